@@ -1,0 +1,23 @@
+#pragma once
+// The `skipzoo` command line: each cmd_*.cpp adds its subcommands and says what to run.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+namespace skipzoo::app {
+
+// Registers the action to run when `command` is the (deepest) subcommand the user chose.
+// Actions report failures by throwing; main prints "skipzoo: error: ..." and exits 1.
+void on_run(CLI::App* command, std::function<void()> action);
+
+// A failure caused by the user's input (bad flag value, file, dataset): printed without noise.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+void add_models_command(CLI::App& app);
+
+}  // namespace skipzoo::app

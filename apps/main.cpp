@@ -1,0 +1,58 @@
+#include <torch/torch.h>
+
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "cli.h"
+
+namespace skipzoo::app {
+
+namespace {
+std::map<const CLI::App*, std::function<void()>>& actions() {
+  static std::map<const CLI::App*, std::function<void()>> a;
+  return a;
+}
+}  // namespace
+
+void on_run(CLI::App* command, std::function<void()> action) { actions()[command] = std::move(action); }
+
+}  // namespace skipzoo::app
+
+int main(int argc, char** argv) {
+  using namespace skipzoo::app;
+  CLI::App app{"skipzoo " SKIPZOO_VERSION ": residual networks and U-Nets in C++ (LibTorch)"};
+  app.set_version_flag("--version", SKIPZOO_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();  // global options such as --threads may follow the subcommand
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = cores;
+  app.add_option("--threads", threads, "intra-op threads for LibTorch (default: all cores)")
+      ->default_val(cores)
+      ->check(CLI::Range(1, 1024));
+
+  add_models_command(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  // LibTorch here defaults to one thread: half speed on two cores.
+  at::set_num_threads(threads);
+
+  const CLI::App* chosen = &app;
+  while (!chosen->get_subcommands().empty()) chosen = chosen->get_subcommands().front();
+  auto it = actions().find(chosen);
+  if (it == actions().end()) {
+    std::cout << chosen->help();
+    return 2;
+  }
+  try {
+    it->second();
+  } catch (const std::exception& e) {
+    std::cerr << "skipzoo: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

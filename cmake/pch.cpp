@@ -1,0 +1,1 @@
+// Empty: compiled only to build the shared precompiled header.

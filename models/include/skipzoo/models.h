@@ -1,0 +1,12 @@
+#pragma once
+// Everything in skipzoo::models.
+#include <skipzoo/models/blocks.h>
+#include <skipzoo/models/layers.h>
+#include <skipzoo/models/mlp.h>
+#include <skipzoo/models/norm.h>
+#include <skipzoo/models/registry.h>
+#include <skipzoo/models/resnet.h>
+#include <skipzoo/models/script.h>
+#include <skipzoo/models/unet.h>
+#include <skipzoo/models/unet_resnet.h>
+#include <skipzoo/models/weights.h>

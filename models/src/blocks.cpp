@@ -1,0 +1,255 @@
+#include <skipzoo/models/blocks.h>
+#include <skipzoo/models/layers.h>
+
+#include <stdexcept>
+
+namespace skipzoo::models {
+
+Shortcut parse_shortcut(const std::string& name) {
+  if (name == "B" || name == "projection") return Shortcut::Projection;
+  if (name == "A" || name == "pad") return Shortcut::Pad;
+  throw std::invalid_argument("unknown shortcut '" + name + "' (expected \"A\"/\"pad\" or \"B\"/\"projection\")");
+}
+
+std::string shortcut_name(Shortcut shortcut) { return shortcut == Shortcut::Pad ? "A" : "B"; }
+
+// ---- option A shortcut ------------------------------------------------------------------
+
+PadShortcutImpl::PadShortcutImpl(int64_t in_channels, int64_t out_channels, int64_t stride)
+    : in_channels_(in_channels), out_channels_(out_channels), stride_(stride) {
+  TORCH_CHECK(out_channels >= in_channels, "PadShortcut cannot reduce channels (", in_channels, " -> ",
+              out_channels, ")");
+}
+
+torch::Tensor PadShortcutImpl::forward(const torch::Tensor& x) {
+  const int64_t extra = out_channels_ - in_channels_, front = extra / 2;
+  auto sub = x.slice(2, 0, c10::nullopt, stride_).slice(3, 0, c10::nullopt, stride_);
+  return torch::constant_pad_nd(sub, {0, 0, 0, 0, front, extra - front}, 0);
+}
+
+torch::jit::Module PadShortcutImpl::script_twin() const {
+  const int64_t extra = out_channels_ - in_channels_, front = extra / 2;
+  const auto s = std::to_string(stride_);
+  auto twin = twin_skeleton(*this, "PadShortcut");
+  twin.define("def forward(self, x):\n    return torch.constant_pad_nd(x[:, :, ::" + s + ", ::" + s + "], " +
+              script_list({0, 0, 0, 0, front, extra - front}) + ", 0.0)\n");
+  return twin;
+}
+
+namespace {
+
+// torchvision's rule: a shortcut is needed when the stride or the channel count changes.
+torch::nn::AnyModule make_shortcut(const BlockOptions& o, int64_t out_channels, bool preact) {
+  if (o.stride() == 1 && o.in_planes() == out_channels) return {};
+  if (o.shortcut() == Shortcut::Pad) return torch::nn::AnyModule(PadShortcut(o.in_planes(), out_channels, o.stride()));
+  Projection seq(conv1x1(o.in_planes(), out_channels, o.stride()));
+  // Pre-activation blocks project the already normalised input, so no norm follows.
+  if (!preact) seq->push_back(make_norm2d(o.norm(), out_channels));
+  return torch::nn::AnyModule(seq);
+}
+
+void register_optional(torch::nn::Module& m, const std::string& name, const torch::nn::AnyModule& child) {
+  if (!child.is_empty()) m.register_module(name, child.ptr());
+}
+
+std::string shortcut_line(const torch::nn::AnyModule& downsample, const std::string& from) {
+  return downsample.is_empty() ? "    identity = " + from + "\n"
+                               : "    identity = self.downsample.forward(" + from + ")\n";
+}
+
+void zero_weight(torch::nn::Conv2d& conv) {
+  torch::NoGradGuard no_grad;
+  conv->weight.zero_();
+}
+
+}  // namespace
+
+// ---- BasicBlock -------------------------------------------------------------------------
+
+BasicBlockImpl::BasicBlockImpl(const BlockOptions& options_) : options(options_) { reset(); }
+
+void BasicBlockImpl::reset() {
+  TORCH_CHECK(options.groups() == 1 && options.base_width() == 64,
+              "BasicBlock only supports groups=1 and base_width=64");
+  TORCH_CHECK(options.dilation() == 1, "BasicBlock does not support dilation > 1");
+  const int64_t out = out_channels();
+  conv1 = register_module("conv1", conv3x3(options.in_planes(), out, options.stride()));
+  bn1 = make_norm2d(options.norm(), out);
+  register_module("bn1", bn1.ptr());
+  conv2 = register_module("conv2", conv3x3(out, out));
+  bn2 = make_norm2d(options.norm(), out);
+  register_module("bn2", bn2.ptr());
+  downsample = make_shortcut(options, out, false);
+  register_optional(*this, "downsample", downsample);
+}
+
+torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
+  auto out = bn1.forward(conv1->forward(x)).relu_();
+  out = bn2.forward(conv2->forward(out));
+  out += downsample.is_empty() ? x : downsample.forward(x);
+  return out.relu_();
+}
+
+torch::jit::Module BasicBlockImpl::script_twin() const {
+  auto twin = twin_skeleton(*this, "BasicBlock");
+  twin.define(
+      "def forward(self, x):\n"
+      "    out = torch.relu(self.bn1.forward(self.conv1.forward(x)))\n"
+      "    out = self.bn2.forward(self.conv2.forward(out))\n" +
+      shortcut_line(downsample, "x") + "    return torch.relu(out + identity)\n");
+  return twin;
+}
+
+void BasicBlockImpl::zero_init_residual() { zero_norm_scale(*bn2.ptr()); }
+
+// ---- Bottleneck -------------------------------------------------------------------------
+
+BottleneckImpl::BottleneckImpl(const BlockOptions& options_) : options(options_) { reset(); }
+
+void BottleneckImpl::reset() {
+  const auto& o = options;
+  const int64_t width = static_cast<int64_t>(o.planes() * (o.base_width() / 64.0)) * o.groups();
+  const int64_t out = out_channels();
+  conv1 = register_module("conv1", conv1x1(o.in_planes(), width));
+  bn1 = make_norm2d(o.norm(), width);
+  register_module("bn1", bn1.ptr());
+  conv2 = register_module("conv2", conv3x3(width, width, o.stride(), o.groups(), o.dilation()));
+  bn2 = make_norm2d(o.norm(), width);
+  register_module("bn2", bn2.ptr());
+  conv3 = register_module("conv3", conv1x1(width, out));
+  bn3 = make_norm2d(o.norm(), out);
+  register_module("bn3", bn3.ptr());
+  downsample = make_shortcut(o, out, false);
+  register_optional(*this, "downsample", downsample);
+}
+
+torch::Tensor BottleneckImpl::forward(torch::Tensor x) {
+  auto out = bn1.forward(conv1->forward(x)).relu_();
+  out = bn2.forward(conv2->forward(out)).relu_();
+  out = bn3.forward(conv3->forward(out));
+  out += downsample.is_empty() ? x : downsample.forward(x);
+  return out.relu_();
+}
+
+torch::jit::Module BottleneckImpl::script_twin() const {
+  auto twin = twin_skeleton(*this, "Bottleneck");
+  twin.define(
+      "def forward(self, x):\n"
+      "    out = torch.relu(self.bn1.forward(self.conv1.forward(x)))\n"
+      "    out = torch.relu(self.bn2.forward(self.conv2.forward(out)))\n"
+      "    out = self.bn3.forward(self.conv3.forward(out))\n" +
+      shortcut_line(downsample, "x") + "    return torch.relu(out + identity)\n");
+  return twin;
+}
+
+void BottleneckImpl::zero_init_residual() { zero_norm_scale(*bn3.ptr()); }
+
+// ---- PreActBasicBlock -------------------------------------------------------------------
+
+PreActBasicBlockImpl::PreActBasicBlockImpl(const BlockOptions& options_) : options(options_) { reset(); }
+
+void PreActBasicBlockImpl::reset() {
+  TORCH_CHECK(options.groups() == 1 && options.base_width() == 64,
+              "PreActBasicBlock only supports groups=1 and base_width=64");
+  const int64_t out = out_channels();
+  bn1 = make_norm2d(options.norm(), options.in_planes());
+  register_module("bn1", bn1.ptr());
+  conv1 = register_module("conv1", conv3x3(options.in_planes(), out, options.stride(), 1, options.dilation()));
+  bn2 = make_norm2d(options.norm(), out);
+  register_module("bn2", bn2.ptr());
+  conv2 = register_module("conv2", conv3x3(out, out, 1, 1, options.dilation()));
+  downsample = make_shortcut(options, out, true);
+  register_optional(*this, "downsample", downsample);
+}
+
+torch::Tensor PreActBasicBlockImpl::forward(torch::Tensor x) {
+  auto pre = bn1.forward(x).relu();
+  // He et al. 2016: a projection shortcut sees the pre-activated input; the identity sees x.
+  auto identity = downsample.is_empty() ? x : downsample.forward(pre);
+  auto out = conv1->forward(pre);
+  out = conv2->forward(bn2.forward(out).relu_());
+  return out += identity;
+}
+
+torch::jit::Module PreActBasicBlockImpl::script_twin() const {
+  auto twin = twin_skeleton(*this, "PreActBasicBlock");
+  twin.define(
+      "def forward(self, x):\n"
+      "    pre = torch.relu(self.bn1.forward(x))\n" +
+      shortcut_line(downsample, downsample.is_empty() ? "x" : "pre") +
+      "    out = self.conv1.forward(pre)\n"
+      "    out = self.conv2.forward(torch.relu(self.bn2.forward(out)))\n"
+      "    return out + identity\n");
+  return twin;
+}
+
+void PreActBasicBlockImpl::zero_init_residual() { zero_weight(conv2); }
+
+// ---- PreActBottleneck -------------------------------------------------------------------
+
+PreActBottleneckImpl::PreActBottleneckImpl(const BlockOptions& options_) : options(options_) { reset(); }
+
+void PreActBottleneckImpl::reset() {
+  const auto& o = options;
+  const int64_t width = static_cast<int64_t>(o.planes() * (o.base_width() / 64.0)) * o.groups();
+  const int64_t out = out_channels();
+  bn1 = make_norm2d(o.norm(), o.in_planes());
+  register_module("bn1", bn1.ptr());
+  conv1 = register_module("conv1", conv1x1(o.in_planes(), width));
+  bn2 = make_norm2d(o.norm(), width);
+  register_module("bn2", bn2.ptr());
+  conv2 = register_module("conv2", conv3x3(width, width, o.stride(), o.groups(), o.dilation()));
+  bn3 = make_norm2d(o.norm(), width);
+  register_module("bn3", bn3.ptr());
+  conv3 = register_module("conv3", conv1x1(width, out));
+  downsample = make_shortcut(o, out, true);
+  register_optional(*this, "downsample", downsample);
+}
+
+torch::Tensor PreActBottleneckImpl::forward(torch::Tensor x) {
+  auto pre = bn1.forward(x).relu();
+  auto identity = downsample.is_empty() ? x : downsample.forward(pre);
+  auto out = conv1->forward(pre);
+  out = conv2->forward(bn2.forward(out).relu_());
+  out = conv3->forward(bn3.forward(out).relu_());
+  return out += identity;
+}
+
+torch::jit::Module PreActBottleneckImpl::script_twin() const {
+  auto twin = twin_skeleton(*this, "PreActBottleneck");
+  twin.define(
+      "def forward(self, x):\n"
+      "    pre = torch.relu(self.bn1.forward(x))\n" +
+      shortcut_line(downsample, downsample.is_empty() ? "x" : "pre") +
+      "    out = self.conv1.forward(pre)\n"
+      "    out = self.conv2.forward(torch.relu(self.bn2.forward(out)))\n"
+      "    out = self.conv3.forward(torch.relu(self.bn3.forward(out)))\n"
+      "    return out + identity\n");
+  return twin;
+}
+
+void PreActBottleneckImpl::zero_init_residual() { zero_weight(conv3); }
+
+// ---- PreActUnit -------------------------------------------------------------------------
+
+PreActUnitImpl::PreActUnitImpl(int64_t channels, Norm norm) : channels_(channels), norm_(norm) { reset(); }
+
+void PreActUnitImpl::reset() {
+  bn1 = make_norm2d(norm_, channels_);
+  register_module("bn1", bn1.ptr());
+  conv1 = register_module("conv1", conv3x3(channels_, channels_));
+}
+
+torch::Tensor PreActUnitImpl::forward(torch::Tensor x) {
+  return x + conv1->forward(bn1.forward(x).relu());
+}
+
+torch::jit::Module PreActUnitImpl::script_twin() const {
+  auto twin = twin_skeleton(*this, "PreActUnit");
+  twin.define("def forward(self, x):\n    return x + self.conv1.forward(torch.relu(self.bn1.forward(x)))\n");
+  return twin;
+}
+
+void PreActUnitImpl::zero_init_residual() { zero_weight(conv1); }
+
+}  // namespace skipzoo::models

@@ -1,0 +1,34 @@
+#include <skipzoo/models/layers.h>
+
+namespace skipzoo::models {
+
+torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride, int64_t groups, int64_t dilation, bool bias) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3)
+                               .stride(stride)
+                               .padding(dilation)
+                               .groups(groups)
+                               .dilation(dilation)
+                               .bias(bias));
+}
+
+torch::nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride, bool bias) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1).stride(stride).bias(bias));
+}
+
+void init_he_fan_out(torch::nn::Module& root) {
+  torch::NoGradGuard no_grad;
+  for (auto& module : root.modules(/*include_self=*/false)) {  // the root is never a layer
+    if (auto* conv = module->as<torch::nn::Conv2d>()) {
+      torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
+      if (conv->bias.defined()) conv->bias.zero_();
+    } else if (auto* bn = module->as<torch::nn::BatchNorm2d>()) {
+      bn->weight.fill_(1);
+      bn->bias.zero_();
+    } else if (auto* bn1d = module->as<torch::nn::BatchNorm1d>()) {
+      bn1d->weight.fill_(1);
+      bn1d->bias.zero_();
+    }
+  }
+}
+
+}  // namespace skipzoo::models

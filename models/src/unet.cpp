@@ -1,0 +1,149 @@
+#include <skipzoo/models/layers.h>
+#include <skipzoo/models/unet.h>
+
+#include <stdexcept>
+
+namespace skipzoo::models {
+
+Upsampling parse_upsampling(const std::string& name) {
+  if (name == "bilinear") return Upsampling::Bilinear;
+  if (name == "transpose") return Upsampling::Transpose;
+  throw std::invalid_argument("unknown upsampling '" + name + "' (expected \"bilinear\" or \"transpose\")");
+}
+
+std::string upsampling_name(Upsampling mode) { return mode == Upsampling::Bilinear ? "bilinear" : "transpose"; }
+
+torch::Tensor pad_to_multiple(const torch::Tensor& x, int64_t multiple) {
+  const int64_t h = x.size(2), w = x.size(3);
+  const int64_t ph = (multiple - h % multiple) % multiple, pw = (multiple - w % multiple) % multiple;
+  if (ph == 0 && pw == 0) return x;
+  return torch::constant_pad_nd(x, {0, pw, 0, ph}, 0);
+}
+
+std::string script_pad_to_multiple(int64_t multiple) {
+  const auto m = std::to_string(multiple);
+  return "    h = x.size(2)\n"
+         "    w = x.size(3)\n"
+         "    x = torch.constant_pad_nd(x, [0, (" + m + " - w % " + m + ") % " + m + ", 0, (" + m + " - h % " + m +
+         ") % " + m + "], 0.0)\n";
+}
+
+std::string script_crop_return(const std::string& var) { return "    return " + var + "[:, :, :h, :w]\n"; }
+
+// ---- ConvBlock --------------------------------------------------------------------------
+
+ConvBlockImpl::ConvBlockImpl(int64_t in, int64_t out, Norm norm) : in_(in), out_(out), norm_(norm) { reset(); }
+
+void ConvBlockImpl::reset() {
+  const bool bias = norm_ == Norm::None;
+  conv1 = register_module("conv1", conv3x3(in_, out_, 1, 1, 1, bias));
+  bn1 = make_norm2d(norm_, out_);
+  register_module("bn1", bn1.ptr());
+  conv2 = register_module("conv2", conv3x3(out_, out_, 1, 1, 1, bias));
+  bn2 = make_norm2d(norm_, out_);
+  register_module("bn2", bn2.ptr());
+}
+
+torch::Tensor ConvBlockImpl::forward(torch::Tensor x) {
+  x = bn1.forward(conv1->forward(x)).relu_();
+  return bn2.forward(conv2->forward(x)).relu_();
+}
+
+torch::jit::Module ConvBlockImpl::script_twin() const {
+  auto twin = twin_skeleton(*this, "ConvBlock");
+  twin.define(
+      "def forward(self, x):\n"
+      "    x = torch.relu(self.bn1.forward(self.conv1.forward(x)))\n"
+      "    return torch.relu(self.bn2.forward(self.conv2.forward(x)))\n");
+  return twin;
+}
+
+// ---- UpBlock ----------------------------------------------------------------------------
+
+UpBlockImpl::UpBlockImpl(int64_t in, int64_t skip, int64_t out, Upsampling mode, Norm norm)
+    : in_(in), skip_(skip), out_(out), mode_(mode), norm_(norm) {
+  reset();
+}
+
+void UpBlockImpl::reset() {
+  int64_t up_channels = in_;
+  if (mode_ == Upsampling::Transpose) {
+    up_channels = in_ / 2;
+    up = register_module("up", torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(in_, up_channels, 2).stride(2)));
+  }
+  conv = register_module("conv", ConvBlock(up_channels + skip_, out_, norm_));
+}
+
+torch::Tensor UpBlockImpl::forward(torch::Tensor x, torch::Tensor skip) {
+  if (mode_ == Upsampling::Transpose) {
+    x = up->forward(x);
+  } else {
+    x = torch::upsample_bilinear2d(x, {x.size(2) * 2, x.size(3) * 2}, /*align_corners=*/false);
+  }
+  if (skip.defined()) x = torch::cat({x, skip}, 1);
+  return conv->forward(x);
+}
+
+torch::jit::Module UpBlockImpl::script_twin() const {
+  auto twin = twin_skeleton(*this, "UpBlock");
+  std::string src = skip_ > 0 ? "def forward(self, x, skip):\n" : "def forward(self, x):\n";
+  src += mode_ == Upsampling::Transpose
+             ? "    x = self.up.forward(x)\n"
+             : "    x = torch.upsample_bilinear2d(x, [x.size(2) * 2, x.size(3) * 2], False, None, None)\n";
+  if (skip_ > 0) src += "    x = torch.cat([x, skip], 1)\n";
+  twin.define(src + "    return self.conv.forward(x)\n");
+  return twin;
+}
+
+// ---- UNet -------------------------------------------------------------------------------
+
+UNetImpl::UNetImpl(const UNetOptions& options_) : options(options_) { reset(); }
+
+void UNetImpl::reset() {
+  const auto& o = options;
+  TORCH_CHECK(o.depth() >= 1 && o.depth() <= 8, "UNet: depth must be in 1..8, got ", o.depth());
+  TORCH_CHECK(o.base_width() >= 2, "UNet: base_width must be >= 2, got ", o.base_width());
+  down = register_module("down", torch::nn::ModuleList());
+  up = register_module("up", torch::nn::ModuleList());
+  int64_t width = o.base_width();
+  down->push_back(ConvBlock(o.in_channels(), width, o.norm()));
+  for (int64_t level = 1; level <= o.depth(); ++level, width *= 2) {
+    down->push_back(ConvBlock(width, width * 2, o.norm()));
+  }
+  for (int64_t level = o.depth(); level >= 1; --level, width /= 2) {
+    up->push_back(UpBlock(width, width / 2, width / 2, o.upsampling(), o.norm()));
+  }
+  head = register_module("head", torch::nn::Conv2d(torch::nn::Conv2dOptions(width, o.classes(), 1)));
+  init_he_fan_out(*this);
+}
+
+torch::Tensor UNetImpl::forward(torch::Tensor x) {
+  const int64_t h = x.size(2), w = x.size(3);
+  x = pad_to_multiple(x, int64_t{1} << options.depth());
+  std::vector<torch::Tensor> skips;
+  for (size_t i = 0; i < down->size(); ++i) {
+    if (i > 0) x = torch::max_pool2d(x, {2, 2}, {2, 2});
+    x = down[i]->as<ConvBlock>()->forward(x);
+    skips.push_back(x);
+  }
+  for (size_t i = 0; i < up->size(); ++i) x = up[i]->as<UpBlock>()->forward(x, skips[skips.size() - 2 - i]);
+  return head->forward(x).slice(2, 0, h).slice(3, 0, w);
+}
+
+torch::jit::Module UNetImpl::script_twin() const {
+  auto twin = twin_skeleton(*this, "UNet");
+  const int64_t depth = options.depth();
+  std::string src = "def forward(self, x):\n" + script_pad_to_multiple(int64_t{1} << depth);
+  for (int64_t i = 0; i <= depth; ++i) {
+    const auto s = std::to_string(i);
+    if (i > 0) src += "    x = torch.max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], False)\n";
+    src += "    x = getattr(self.down, '" + s + "').forward(x)\n    s" + s + " = x\n";
+  }
+  for (int64_t i = 0; i < depth; ++i) {
+    src += "    x = getattr(self.up, '" + std::to_string(i) + "').forward(x, s" + std::to_string(depth - 1 - i) + ")\n";
+  }
+  twin.define(src + "    x = self.head.forward(x)\n" + script_crop_return("x"));
+  return twin;
+}
+
+}  // namespace skipzoo::models
