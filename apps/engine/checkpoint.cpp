@@ -1,0 +1,117 @@
+#include "engine/checkpoint.h"
+
+#include <caffe2/serialize/inline_container.h>
+#include <skipzoo/models/weights.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+namespace skipzoo::app {
+
+namespace {
+constexpr int64_t kFormatVersion = 1;
+
+std::runtime_error bad(const std::string& path, const std::string& why) {
+  return std::runtime_error("checkpoint '" + path + "': " + why);
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, const CheckpointState& s, torch::nn::Module& model,
+                     torch::optim::Optimizer* optimizer) {
+  torch::serialize::OutputArchive archive;
+  archive.write("skipzoo_checkpoint", c10::IValue(kFormatVersion));
+  archive.write("config", c10::IValue(s.config_json));
+  archive.write("epoch", c10::IValue(s.epoch));
+  archive.write("batch", c10::IValue(s.batch));
+  archive.write("step", c10::IValue(s.step));
+  archive.write("best_metric", c10::IValue(s.best_metric));
+  archive.write("best_epoch", c10::IValue(s.best_epoch));
+  archive.write("history", c10::IValue(s.history_json));
+  archive.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state(), /*is_buffer=*/true);
+  torch::serialize::OutputArchive model_archive;
+  model.save(model_archive);
+  archive.write("model", model_archive);
+  if (optimizer) {
+    torch::serialize::OutputArchive optimizer_archive;
+    optimizer->save(optimizer_archive);
+    archive.write("optimizer", optimizer_archive);
+  }
+  models::write_file_atomic(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+}
+
+bool is_checkpoint(const std::string& path) {
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    for (const auto& r : reader.getAllRecords()) {
+      if (r.find("skipzoo_checkpoint") != std::string::npos) return true;
+    }
+    // The archive stores attribute names inside data.pkl; look there too.
+    if (reader.hasRecord("data.pkl")) {
+      auto [data, size] = reader.getRecord("data.pkl");
+      return std::string(static_cast<const char*>(data.get()), size).find("skipzoo_checkpoint") != std::string::npos;
+    }
+  } catch (const std::exception&) {
+  }
+  return false;
+}
+
+CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw bad(path, "no such file");
+  try {
+    archive_.load_from(path);
+  } catch (const std::exception& e) {
+    throw bad(path, "cannot read it (truncated, corrupt or not a checkpoint): " + std::string(e.what()).substr(0, 200));
+  }
+  c10::IValue v;
+  if (!archive_.try_read("skipzoo_checkpoint", v)) throw bad(path, "not a skipzoo checkpoint");
+  if (v.toInt() > kFormatVersion) throw bad(path, "written by a newer skipzoo (format " + std::to_string(v.toInt()) + ")");
+  auto read = [&](const char* key) {
+    c10::IValue value;
+    if (!archive_.try_read(key, value)) throw bad(path, std::string("missing entry '") + key + "'");
+    return value;
+  };
+  state_.config_json = read("config").toStringRef();
+  state_.epoch = read("epoch").toInt();
+  state_.batch = read("batch").toInt();
+  state_.step = read("step").toInt();
+  state_.best_metric = read("best_metric").toDouble();
+  state_.best_epoch = read("best_epoch").toInt();
+  state_.history_json = read("history").toStringRef();
+}
+
+void CheckpointReader::load_model(torch::nn::Module& model) {
+  torch::serialize::InputArchive model_archive;
+  if (!archive_.try_read("model", model_archive)) throw bad(path_, "holds no model weights");
+  // LibTorch's Module::load replaces tensors wholesale (set_), even with another shape: check.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  for (const auto& [key, t] : models::state_dict(model)) shapes.emplace_back(key, t.sizes().vec());
+  try {
+    model.load(model_archive);
+  } catch (const std::exception& e) {
+    throw bad(path_, "its weights do not fit this model (another architecture?): " +
+                         std::string(e.what()).substr(0, 300));
+  }
+  const auto loaded = models::state_dict(model);
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    if (loaded[i].second.sizes().vec() != shapes[i].second) {
+      throw bad(path_, "tensor '" + loaded[i].first + "' has another shape than this model's (another architecture?)");
+    }
+  }
+}
+
+void CheckpointReader::load_optimizer(torch::optim::Optimizer& optimizer) {
+  torch::serialize::InputArchive optimizer_archive;
+  if (!archive_.try_read("optimizer", optimizer_archive)) throw bad(path_, "holds no optimizer state");
+  optimizer.load(optimizer_archive);
+}
+
+void CheckpointReader::restore_rng() {
+  torch::Tensor state;
+  if (archive_.try_read("rng_cpu", state, /*is_buffer=*/true)) {
+    auto generator = at::detail::getDefaultCPUGenerator();
+    generator.set_state(state);
+  }
+}
+
+}  // namespace skipzoo::app

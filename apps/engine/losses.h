@@ -1,0 +1,28 @@
+#pragma once
+// Training losses. Segmentation: cross-entropy + soft Dice over the foreground classes
+// (nnU-Net's recipe); classification: cross-entropy with optional label smoothing.
+#include <torch/torch.h>
+
+namespace skipzoo::app {
+
+struct SegLossOptions {
+  int64_t ignore_index = 255;
+  torch::Tensor class_weights;  // optional [K] weights for the cross-entropy term
+  double ce_weight = 1.0;
+  double dice_weight = 1.0;     // 0 turns the Dice term off
+  double dice_smooth = 1e-5;
+};
+
+// logits [N,K,H,W], target [N,H,W] int64 with ignore_index for unlabelled pixels.
+// Dice is computed over the whole batch for classes 1..K-1, ignoring ignored pixels.
+// A batch without a single labelled pixel gives a zero loss (not NaN).
+torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& target, const SegLossOptions& o);
+
+// The soft Dice term alone (1 - mean foreground Dice), for tests and logging.
+torch::Tensor soft_dice_loss(const torch::Tensor& logits, const torch::Tensor& target, int64_t ignore_index,
+                             double smooth);
+
+// logits [N,K], target [N] int64.
+torch::Tensor classification_loss(const torch::Tensor& logits, const torch::Tensor& target, double label_smoothing);
+
+}  // namespace skipzoo::app

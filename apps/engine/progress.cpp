@@ -1,0 +1,57 @@
+#include "engine/progress.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <ostream>
+
+namespace skipzoo::app {
+
+std::string format_duration(double seconds) {
+  if (!(seconds >= 0) || seconds > 1e7) return "--:--";
+  const auto s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                  static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%02lld:%02lld", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  }
+  return buf;
+}
+
+bool stdout_is_tty() { return ::isatty(STDOUT_FILENO) == 1; }
+
+Progress::Progress(std::string label, int64_t total, std::ostream& out, bool tty)
+    : label_(std::move(label)), total_(total), out_(out), tty_(tty), start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
+
+double Progress::elapsed() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void Progress::update(int64_t done, const std::string& stats) {
+  const auto now = std::chrono::steady_clock::now();
+  const double since_draw = std::chrono::duration<double>(now - last_draw_).count();
+  // Redraw a few times a second on a terminal; write a heartbeat line every 30 s otherwise.
+  if (since_draw < (tty_ ? 0.2 : 30.0) && done < total_) return;
+  last_draw_ = now;
+  const double t = elapsed();
+  const double eta = done > 0 ? t / done * (total_ - done) : -1;
+  if (tty_) {
+    constexpr int width = 24;
+    const int filled = total_ > 0 ? static_cast<int>(width * done / total_) : 0;
+    out_ << "\r\033[K" << label_ << " [" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done
+         << "/" << total_ << "  " << stats << "  ETA " << format_duration(eta) << std::flush;
+  } else if (done < total_) {
+    out_ << label_ << " " << done << "/" << total_ << "  " << stats << "  ETA " << format_duration(eta) << "\n"
+         << std::flush;
+  }
+}
+
+void Progress::finish(const std::string& stats) {
+  if (tty_) out_ << "\r\033[K";
+  out_ << label_ << " " << stats << "  (" << format_duration(elapsed()) << ")\n" << std::flush;
+}
+
+}  // namespace skipzoo::app
