@@ -1,6 +1,9 @@
 // Uses skipzoo's modules from your own LibTorch code.
+#include <skipzoo/data.h>
 #include <skipzoo/models.h>
 
+#include <cmath>
+#include <cstdio>
 #include <iostream>
 
 namespace zoo = skipzoo::models;
@@ -15,7 +18,16 @@ int main() {
   unet.module().eval();
   auto logits = unet.forward(torch::randn({1, 1, 37, 53}));
 
-  std::cout << "block " << y.sizes() << ", unet " << logits.sizes() << "\n";
-  const bool ok = y.sizes() == torch::IntArrayRef({2, 32, 5, 5}) && logits.sizes() == torch::IntArrayRef({1, 3, 37, 53});
+  // skipzoo::data: write a small RGB PNG, read it back as a normalised [C, H, W] tensor.
+  cv::Mat image(37, 53, CV_8UC3, cv::Scalar(255, 0, 51));
+  const std::string path = "consumer_check.png";
+  skipzoo::data::write_image(path, image);
+  const auto tensor = skipzoo::data::image_to_tensor(skipzoo::data::read_image(path));
+  std::remove(path.c_str());
+
+  std::cout << "block " << y.sizes() << ", unet " << logits.sizes() << ", image " << tensor.sizes() << "\n";
+  const bool ok = y.sizes() == torch::IntArrayRef({2, 32, 5, 5}) && logits.sizes() == torch::IntArrayRef({1, 3, 37, 53}) &&
+                  tensor.sizes() == torch::IntArrayRef({3, 37, 53}) && tensor[0][0][0].item<float>() == 1.0f &&
+                  std::abs(tensor[2][5][5].item<float>() - 0.2f) < 1e-6f;
   return ok ? 0 : 1;
 }

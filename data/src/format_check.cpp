@@ -1,0 +1,87 @@
+// Structural checks that catch truncation the codecs would hide or report only on stderr.
+#include "format_check.h"
+
+#include <cstring>
+
+namespace skipzoo::data {
+
+namespace {
+uint32_t be32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3]; }
+uint32_t le32(const uint8_t* p) { return (uint32_t(p[3]) << 24) | (uint32_t(p[2]) << 16) | (uint32_t(p[1]) << 8) | p[0]; }
+
+// Walks the chunks: every length must fit, IHDR must have a size, and IEND must be reached.
+std::string check_png(const std::vector<uint8_t>& b) {
+  size_t pos = 8;
+  bool first = true;
+  while (pos + 12 <= b.size()) {
+    const uint32_t length = be32(&b[pos]);
+    const std::string type(reinterpret_cast<const char*>(&b[pos + 4]), 4);
+    if (length > b.size() - pos - 12)
+      return "truncated PNG: the file ends inside chunk " + type + " (" + std::to_string(b.size()) + " bytes)";
+    if (first) {
+      if (type != "IHDR" || length < 8) return "corrupt PNG: the first chunk is not a valid IHDR";
+      const uint32_t w = be32(&b[pos + 8]), h = be32(&b[pos + 12]);
+      if (w == 0 || h == 0)
+        return "the PNG header says " + std::to_string(w) + "x" + std::to_string(h) + " pixels (an image needs at least 1x1)";
+      first = false;
+    }
+    if (type == "IEND") return "";
+    pos += 12 + length;
+  }
+  return "truncated PNG: the file ends before the IEND chunk (" + std::to_string(b.size()) + " bytes)";
+}
+
+// Entropy-coded data byte-stuffs 0xFF, so a real end-of-image marker (FF D9) must follow the
+// last start-of-scan (FF DA); trailing bytes after it are tolerated.
+std::string check_jpeg(const std::vector<uint8_t>& b) {
+  size_t last_sos = std::string::npos, last_eoi = std::string::npos;
+  for (size_t i = 0; i + 1 < b.size(); ++i) {
+    if (b[i] != 0xFF) continue;
+    if (b[i + 1] == 0xDA) last_sos = i;
+    else if (b[i + 1] == 0xD9) last_eoi = i;
+  }
+  if (last_sos == std::string::npos) return "corrupt JPEG: no image data (no start-of-scan marker)";
+  if (last_eoi == std::string::npos || last_eoi < last_sos)
+    return "truncated JPEG: the file ends before the end-of-image marker (" + std::to_string(b.size()) + " bytes)";
+  return "";
+}
+
+std::string check_bmp(const std::vector<uint8_t>& b) {
+  if (b.size() < 26) return "truncated BMP: the header is incomplete";
+  const uint32_t declared = le32(&b[2]);
+  if (declared > b.size())
+    return "truncated BMP: the header declares " + std::to_string(declared) + " bytes, the file has " + std::to_string(b.size());
+  return "";
+}
+}  // namespace
+
+ImageFormat sniff_format(const std::vector<uint8_t>& b) {
+  const auto starts = [&](const char* magic, size_t n) { return b.size() >= n && std::memcmp(b.data(), magic, n) == 0; };
+  if (starts("\x89PNG\r\n\x1a\n", 8)) return ImageFormat::Png;
+  if (starts("\xFF\xD8\xFF", 3)) return ImageFormat::Jpeg;
+  if (starts("II*\0", 4) || starts("MM\0*", 4)) return ImageFormat::Tiff;
+  if (starts("BM", 2)) return ImageFormat::Bmp;
+  return ImageFormat::Unknown;
+}
+
+const char* format_name(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::Png: return "PNG";
+    case ImageFormat::Jpeg: return "JPEG";
+    case ImageFormat::Tiff: return "TIFF";
+    case ImageFormat::Bmp: return "BMP";
+    case ImageFormat::Unknown: break;
+  }
+  return "unknown";
+}
+
+std::string check_structure(ImageFormat format, const std::vector<uint8_t>& bytes) {
+  switch (format) {
+    case ImageFormat::Png: return check_png(bytes);
+    case ImageFormat::Jpeg: return check_jpeg(bytes);
+    case ImageFormat::Bmp: return check_bmp(bytes);
+    default: return "";  // TIFF: the decoder itself reports truncation
+  }
+}
+
+}  // namespace skipzoo::data

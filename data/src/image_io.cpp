@@ -1,0 +1,112 @@
+// Reading and writing image files with clear errors for every way a file can be bad.
+#include "skipzoo/data/image.h"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+
+#include "format_check.h"
+#include "skipzoo/data/error.h"
+
+namespace skipzoo::data {
+
+std::vector<uint8_t> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) throw data_error(path, "cannot open the file (missing or no permission)");
+  const auto size = static_cast<std::streamoff>(in.tellg());
+  if (size < 0) throw data_error(path, "cannot read the file (is it a directory?)");
+  if (size == 0) throw data_error(path, "the file is empty (0 bytes)");
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  in.seekg(0);
+  if (!in.read(reinterpret_cast<char*>(bytes.data()), size)) throw data_error(path, "cannot read the file");
+  return bytes;
+}
+
+bool has_image_extension(const std::string& path) {
+  const auto dot = path.find_last_of('.');
+  if (dot == std::string::npos || path.find('/', dot) != std::string::npos) return false;
+  std::string ext = path.substr(dot);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  for (const char* known : {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+    if (ext == known) return true;
+  return false;
+}
+
+cv::Mat convert_channels(const cv::Mat& image, int channels) {
+  const int have = image.channels();
+  if (have == channels) return image;
+  cv::Mat out;
+  if (channels == 1) {
+    cv::cvtColor(image, out, have == 4 ? cv::COLOR_RGBA2GRAY : cv::COLOR_RGB2GRAY);
+  } else if (channels == 3) {
+    cv::cvtColor(image, out, have == 1 ? cv::COLOR_GRAY2RGB : cv::COLOR_RGBA2RGB);
+  } else if (channels == 4) {
+    cv::cvtColor(image, out, have == 1 ? cv::COLOR_GRAY2RGBA : cv::COLOR_RGB2RGBA);
+  } else {
+    throw std::invalid_argument("convert_channels: cannot make " + std::to_string(channels) + " channels");
+  }
+  return out;
+}
+
+cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name, const ImageReadOptions& options) {
+  if (bytes.empty()) throw data_error(name, "the file is empty (0 bytes)");
+  const ImageFormat format = sniff_format(bytes);
+  if (format == ImageFormat::Unknown)
+    throw data_error(name, "not an image: the content is not PNG, JPEG, TIFF or BMP");
+  // Catch truncation before the codec: libjpeg fills missing data with grey and succeeds.
+  const std::string structure = check_structure(format, bytes);
+  if (!structure.empty()) throw data_error(name, structure);
+
+  cv::Mat raw;
+  try {
+    // Wrap without copying; IMREAD_UNCHANGED keeps 16 bits and alpha and skips EXIF rotation.
+    const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8U, const_cast<uint8_t*>(bytes.data()));
+    raw = cv::imdecode(buffer, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception& e) {
+    throw data_error(name, std::string("cannot decode the ") + format_name(format) + " data: " + e.what());
+  }
+  if (raw.empty()) throw data_error(name, std::string("cannot decode the ") + format_name(format) + " data (corrupt or unsupported)");
+  if (raw.rows < 1 || raw.cols < 1) throw data_error(name, "the image has no pixels");
+  if (raw.depth() != CV_8U && raw.depth() != CV_16U)
+    throw data_error(name, "unsupported pixel type (only 8- and 16-bit integer images are read)");
+  if (raw.channels() != 1 && raw.channels() != 3 && raw.channels() != 4)
+    throw data_error(name, "unsupported channel count " + std::to_string(raw.channels()));
+
+  cv::Mat rgb;
+  if (raw.channels() == 1) rgb = raw;
+  else cv::cvtColor(raw, rgb, raw.channels() == 3 ? cv::COLOR_BGR2RGB : cv::COLOR_BGRA2RGBA);
+  switch (options.channels) {
+    case Channels::Gray: return convert_channels(rgb, 1);
+    case Channels::RGB: return convert_channels(rgb, 3);
+    case Channels::AsStored: break;
+  }
+  if (rgb.channels() == 4 && !options.keep_alpha) return convert_channels(rgb, 3);
+  return rgb;
+}
+
+cv::Mat read_image(const std::string& path, const ImageReadOptions& options) {
+  return decode_image(read_file(path), path, options);
+}
+
+void write_image(const std::string& path, const cv::Mat& image) {
+  if (image.empty()) throw data_error(path, "cannot write an empty image");
+  cv::Mat bgr;
+  switch (image.channels()) {
+    case 1: bgr = image; break;
+    case 3: cv::cvtColor(image, bgr, cv::COLOR_RGB2BGR); break;
+    case 4: cv::cvtColor(image, bgr, cv::COLOR_RGBA2BGRA); break;
+    default: throw data_error(path, "cannot write an image with " + std::to_string(image.channels()) + " channels");
+  }
+  bool ok = false;
+  try {
+    ok = cv::imwrite(path, bgr);
+  } catch (const cv::Exception& e) {
+    throw data_error(path, std::string("cannot write the image: ") + e.what());
+  }
+  if (!ok) throw data_error(path, "cannot write the image (unknown extension or unwritable folder)");
+}
+
+}  // namespace skipzoo::data

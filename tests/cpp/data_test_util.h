@@ -1,0 +1,74 @@
+#pragma once
+// Helpers for the data tests: a temporary folder, small files, running the CLI.
+#include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace skipzoo::test {
+
+// A fresh folder under the system temp dir, removed with everything in it at the end.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "skipzoo_data_XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  // The path of `rel` inside the folder, with its parent folders created.
+  std::string file(const std::string& rel) const {
+    const auto p = std::filesystem::path(path_) / rel;
+    std::filesystem::create_directories(p.parent_path());
+    return p.string();
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Writes with OpenCV directly (BGR order), independent of skipzoo's writer.
+inline void cv_write(const std::string& path, const cv::Mat& bgr) {
+  ASSERT_TRUE(cv::imwrite(path, bgr)) << path;
+}
+
+struct CliResult {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs the skipzoo CLI with `args` (already shell-quoted as needed).
+inline CliResult run_cli(const std::string& args) {
+  const std::string cli = SKIPZOO_CLI;
+  CliResult r;
+  FILE* pipe = popen((cli + " " + args + " 2>&1").c_str(), "r");
+  if (!pipe) return r;
+  char buffer[4096];
+  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) r.output.append(buffer, n);
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+}  // namespace skipzoo::test

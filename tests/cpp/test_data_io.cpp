@@ -1,0 +1,161 @@
+// Image IO, tensor conversion and every bad-file case, checked against OpenCV/torch directly.
+#include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
+#include <skipzoo/data.h>
+#include <zlib.h>
+
+#include "data_test_util.h"
+
+namespace data = skipzoo::data;
+using skipzoo::test::TempDir;
+
+namespace {
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const data::DataError& e) {
+    return e.what();
+  }
+  return "(no DataError)";
+}
+
+cv::Mat bgr_gradient(int h, int w) {
+  cv::Mat m(h, w, CV_8UC3);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) m.at<cv::Vec3b>(y, x) = cv::Vec3b(uint8_t(10 + x), uint8_t(100 + y), uint8_t(200 + x - y));
+  return m;
+}
+}  // namespace
+
+TEST(DataImageRead, ColourComesBackInRgbOrderInEveryLosslessFormat) {
+  TempDir dir;
+  const cv::Mat bgr = bgr_gradient(5, 7);
+  for (const char* ext : {".png", ".bmp", ".tif"}) {
+    const auto path = dir.file(std::string("a") + ext);
+    skipzoo::test::cv_write(path, bgr);
+    const cv::Mat rgb = data::read_image(path);
+    ASSERT_EQ(rgb.type(), CV_8UC3) << ext;
+    for (int y = 0; y < 5; ++y)
+      for (int x = 0; x < 7; ++x) {
+        const auto b = bgr.at<cv::Vec3b>(y, x), r = rgb.at<cv::Vec3b>(y, x);
+        ASSERT_EQ(r, cv::Vec3b(b[2], b[1], b[0])) << ext << " at " << x << "," << y;
+      }
+  }
+  // JPEG is lossy: same size and channels, values close.
+  const auto jpg = dir.file("a.jpg");
+  skipzoo::test::cv_write(jpg, cv::Mat(8, 8, CV_8UC3, cv::Scalar(20, 120, 220)));
+  const cv::Mat rgb = data::read_image(jpg);
+  ASSERT_EQ(rgb.size(), cv::Size(8, 8));
+  EXPECT_NEAR(rgb.at<cv::Vec3b>(3, 3)[0], 220, 4);
+  EXPECT_NEAR(rgb.at<cv::Vec3b>(3, 3)[2], 20, 4);
+}
+
+TEST(DataImageRead, SixteenBitGrayAlphaAndChannelForcing) {
+  TempDir dir;
+  cv::Mat gray16(3, 4, CV_16U, cv::Scalar(40000));
+  gray16.at<uint16_t>(1, 2) = 123;
+  skipzoo::test::cv_write(dir.file("g16.png"), gray16);
+  const cv::Mat g = data::read_image(dir.file("g16.png"));
+  ASSERT_EQ(g.type(), CV_16U);
+  EXPECT_EQ(g.at<uint16_t>(0, 0), 40000);
+  EXPECT_EQ(g.at<uint16_t>(1, 2), 123);
+
+  cv::Mat bgra(2, 2, CV_8UC4, cv::Scalar(10, 20, 30, 77));
+  skipzoo::test::cv_write(dir.file("a.png"), bgra);
+  const cv::Mat dropped = data::read_image(dir.file("a.png"));
+  ASSERT_EQ(dropped.type(), CV_8UC3);
+  EXPECT_EQ(dropped.at<cv::Vec3b>(0, 0), cv::Vec3b(30, 20, 10));
+  data::ImageReadOptions keep;
+  keep.keep_alpha = true;
+  const cv::Mat kept = data::read_image(dir.file("a.png"), keep);
+  ASSERT_EQ(kept.type(), CV_8UC4);
+  EXPECT_EQ(kept.at<cv::Vec4b>(1, 1), cv::Vec4b(30, 20, 10, 77));
+
+  data::ImageReadOptions as_gray;
+  as_gray.channels = data::Channels::Gray;
+  const cv::Mat luma = data::read_image(dir.file("a.png"), as_gray);
+  ASSERT_EQ(luma.type(), CV_8U);
+  EXPECT_NEAR(luma.at<uint8_t>(0, 0), 0.299 * 30 + 0.587 * 20 + 0.114 * 10, 1.0);  // ITU-R 601 luma
+  data::ImageReadOptions as_rgb;
+  as_rgb.channels = data::Channels::RGB;
+  const cv::Mat rgb16 = data::read_image(dir.file("g16.png"), as_rgb);
+  ASSERT_EQ(rgb16.type(), CV_16UC3);
+  using Vec3u16 = cv::Vec<uint16_t, 3>;
+  EXPECT_EQ(rgb16.at<Vec3u16>(1, 2), Vec3u16(123, 123, 123));
+}
+
+TEST(DataImageTensor, MatchesFromBlobReferenceForRoisAndBothDepths) {
+  cv::Mat big(20, 30, CV_8UC3);
+  cv::randu(big, 0, 256);
+  const cv::Mat roi = big(cv::Rect(3, 4, 11, 7));  // not contiguous
+  const data::Normalization norm{{0.1f, 0.2f, 0.3f}, {0.5f, 0.25f, 2.0f}};
+  const auto t = data::image_to_tensor(roi, norm);
+  const cv::Mat copy = roi.clone();
+  const auto ref = (torch::from_blob(copy.data, {7, 11, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat) / 255.0 -
+                    torch::tensor({0.1f, 0.2f, 0.3f}).view({3, 1, 1})) /
+                   torch::tensor({0.5f, 0.25f, 2.0f}).view({3, 1, 1});
+  ASSERT_EQ(t.sizes(), torch::IntArrayRef({3, 7, 11}));
+  EXPECT_TRUE(torch::allclose(t, ref, 1e-5, 1e-6));
+
+  cv::Mat m16(4, 5, CV_16U);
+  cv::randu(m16, 0, 65536);
+  const auto t16 = data::image_to_tensor(m16);
+  const auto ref16 = torch::from_blob(m16.data, {1, 4, 5}, torch::kInt16).to(torch::kInt32).bitwise_and(0xFFFF).to(torch::kFloat) / 65535.0;
+  EXPECT_TRUE(torch::allclose(t16, ref16, 1e-6, 1e-7));
+  EXPECT_THROW(data::image_to_tensor(roi, data::Normalization{{0.1f, 0.2f}, {}}), std::invalid_argument);
+  EXPECT_THROW(data::image_to_tensor(roi, data::Normalization{{}, {0.0f}}), std::invalid_argument);
+}
+
+TEST(DataImageRead, BadFilesNameThePathAndTheReason) {
+  TempDir dir;
+  skipzoo::test::cv_write(dir.file("good.png"), bgr_gradient(16, 16));
+  cv::Mat noise(64, 64, CV_8UC3);  // noise: most of the JPEG is scan data, so half of it has a scan
+  cv::randu(noise, 0, 256);
+  skipzoo::test::cv_write(dir.file("good.jpg"), noise);
+  skipzoo::test::cv_write(dir.file("good.bmp"), bgr_gradient(16, 16));
+  const auto png = skipzoo::test::read_bytes(dir.file("good.png"));
+  const auto jpg = skipzoo::test::read_bytes(dir.file("good.jpg"));
+  const auto bmp = skipzoo::test::read_bytes(dir.file("good.bmp"));
+
+  const auto expect = [&](const std::string& name, const std::string& bytes, const std::string& reason) {
+    const auto path = dir.file(name);
+    skipzoo::test::write_bytes(path, bytes);
+    const auto msg = error_of([&] { data::read_image(path); });
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find(reason), std::string::npos) << "expected '" << reason << "' in: " << msg;
+  };
+  expect("zero.png", "", "empty (0 bytes)");
+  expect("text.png", "just some notes\n", "not an image");
+  expect("half.png", png.substr(0, png.size() / 2), "truncated PNG");
+  expect("noend.png", png.substr(0, png.size() - 12), "before the IEND chunk");
+  expect("half.jpg", jpg.substr(0, jpg.size() / 2), "truncated JPEG");
+  expect("half.bmp", bmp.substr(0, bmp.size() / 2), "truncated BMP");
+  std::string garbled = png;
+  const auto idat = garbled.find("IDAT");
+  for (size_t i = idat + 4; i < idat + 40; ++i) garbled[i] = static_cast<char>(garbled[i] ^ 0x5A);
+  expect("garbled.png", garbled, "cannot decode the PNG data");
+  const auto missing = dir.path() + "/missing.png";
+  EXPECT_NE(error_of([&] { data::read_image(missing); }).find("cannot open"), std::string::npos);
+
+  // A PNG whose header says 0 x 5 pixels (a zero-width image).
+  std::string ihdr = std::string("IHDR") + std::string("\0\0\0\0\0\0\0\5\x08\0\0\0\0", 13);
+  const uint32_t crc = crc32(0, reinterpret_cast<const Bytef*>(ihdr.data()), static_cast<uInt>(ihdr.size()));
+  const auto be = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; };
+  const std::string zero_width =
+      std::string("\x89PNG\r\n\x1a\n", 8) + be(13) + ihdr + be(crc) + be(0) + "IEND" + be(crc32(0, reinterpret_cast<const Bytef*>("IEND"), 4));
+  expect("zero_width.png", zero_width, "0x5 pixels");
+}
+
+TEST(DataImageWrite, RoundTripsRgbAndSixteenBit) {
+  TempDir dir;
+  cv::Mat rgb(6, 5, CV_8UC3);
+  cv::randu(rgb, 0, 256);
+  data::write_image(dir.file("x.png"), rgb);
+  const cv::Mat back = data::read_image(dir.file("x.png"));
+  EXPECT_EQ(cv::norm(back, rgb, cv::NORM_INF), 0);
+  // Written as RGB: OpenCV reading it directly sees BGR.
+  const cv::Mat raw = cv::imread(dir.file("x.png"), cv::IMREAD_UNCHANGED);
+  EXPECT_EQ(raw.at<cv::Vec3b>(2, 3), cv::Vec3b(rgb.at<cv::Vec3b>(2, 3)[2], rgb.at<cv::Vec3b>(2, 3)[1], rgb.at<cv::Vec3b>(2, 3)[0]));
+  EXPECT_THROW(data::write_image(dir.path() + "/no/such/dir/x.png", rgb), data::DataError);
+  EXPECT_THROW(data::write_image(dir.file("x.unknown"), rgb), data::DataError);
+}
