@@ -19,5 +19,7 @@ class UsageError : public std::runtime_error {
 };
 
 void add_models_command(CLI::App& app);
+void add_data_command(CLI::App& app);
+void add_bench_command(CLI::App& app);  // creates the `bench` group
 
 }  // namespace skipzoo::app
