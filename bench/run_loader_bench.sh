@@ -15,15 +15,17 @@ results=()
 for w in 1 2; do
   results+=("$("$CLI" bench loader --data "$DATA" --workers "$w" "${ARGS[@]}" --json)")
   results+=("$(/usr/bin/python3 bench/loader_bench.py --data "$DATA" --workers "$w" "${ARGS[@]}" --json)")
+  # With the decoded-image cache (threads share one; DataLoader's worker processes could not).
+  results+=("$("$CLI" bench loader --data "$DATA" --workers "$w" "${ARGS[@]}" --cache-mb 1024 --json | sed 's/"skipzoo"/"skipzoo+cache"/')")
 done
 printf '%s\n' "${results[@]}" | /usr/bin/python3 -c '
 import json, sys
 rows = [json.loads(line) for line in sys.stdin]
-print("| workers | skipzoo (C++) patches/s | Python DataLoader patches/s | C++ / Python |")
-print("|---|---|---|---|")
+rate = lambda w, impl: next(r for r in rows if r["workers"] == w and r["implementation"] == impl)["patches_per_s"]
+print("| workers | skipzoo (C++) patches/s | Python DataLoader patches/s | C++ / Python | C++ with cache | cached / Python |")
+print("|---|---|---|---|---|---|")
 for w in sorted({r["workers"] for r in rows}):
-    c = next(r for r in rows if r["workers"] == w and r["implementation"] == "skipzoo")["patches_per_s"]
-    p = next(r for r in rows if r["workers"] == w and r["implementation"] == "python")["patches_per_s"]
-    print(f"| {w} | {c:.1f} | {p:.1f} | {c / p:.2f}x |")
+    c, p, k = rate(w, "skipzoo"), rate(w, "python"), rate(w, "skipzoo+cache")
+    print(f"| {w} | {c:.1f} | {p:.1f} | {c / p:.2f}x | {k:.1f} | {k / p:.2f}x |")
 '
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

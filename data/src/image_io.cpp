@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "format_check.h"
+#include "image_internal.h"
 #include "skipzoo/data/error.h"
 
 namespace skipzoo::data {
@@ -51,7 +52,7 @@ cv::Mat convert_channels(const cv::Mat& image, int channels) {
   return out;
 }
 
-cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name, const ImageReadOptions& options) {
+cv::Mat decode_bgr(const std::vector<uint8_t>& bytes, const std::string& name) {
   if (bytes.empty()) throw data_error(name, "the file is empty (0 bytes)");
   const ImageFormat format = sniff_format(bytes);
   if (format == ImageFormat::Unknown)
@@ -74,10 +75,25 @@ cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name,
     throw data_error(name, "unsupported pixel type (only 8- and 16-bit integer images are read)");
   if (raw.channels() != 1 && raw.channels() != 3 && raw.channels() != 4)
     throw data_error(name, "unsupported channel count " + std::to_string(raw.channels()));
+  return raw;
+}
 
-  cv::Mat rgb;
-  if (raw.channels() == 1) rgb = raw;
-  else cv::cvtColor(raw, rgb, raw.channels() == 3 ? cv::COLOR_BGR2RGB : cv::COLOR_BGRA2RGBA);
+cv::Mat conform_bgr(const cv::Mat& bgr, int channels) {
+  if (channels == 1 && bgr.channels() >= 3) {
+    cv::Mat gray;
+    cv::cvtColor(bgr, gray, bgr.channels() == 4 ? cv::COLOR_BGRA2GRAY : cv::COLOR_BGR2GRAY);
+    return gray;
+  }
+  return convert_channels(bgr, channels);  // the other conversions do not depend on the order
+}
+
+void bgr_to_rgb(cv::Mat& image) {
+  if (image.channels() >= 3) cv::cvtColor(image, image, image.channels() == 3 ? cv::COLOR_BGR2RGB : cv::COLOR_BGRA2RGBA);
+}
+
+cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name, const ImageReadOptions& options) {
+  cv::Mat rgb = decode_bgr(bytes, name);
+  bgr_to_rgb(rgb);
   switch (options.channels) {
     case Channels::Gray: return convert_channels(rgb, 1);
     case Channels::RGB: return convert_channels(rgb, 3);

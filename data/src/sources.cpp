@@ -1,6 +1,7 @@
 // Sample sources: decode (or take from the cache), sample, augment, write into the batch.
 #include "skipzoo/data/sources.h"
 
+#include "image_internal.h"
 #include "skipzoo/data/error.h"
 
 namespace skipzoo::data {
@@ -34,8 +35,9 @@ int64_t channel_count(const std::string& first_image, const ImageReadOptions& re
   return read_image(first_image, read).channels();
 }
 
-cv::Mat read_conformed(const std::string& path, const ImageReadOptions& read, int64_t channels) {
-  return convert_channels(read_image(path, read), static_cast<int>(channels));
+// Decoded in OpenCV's BGR order with `channels` channels: only patches are reordered to RGB.
+cv::Mat read_bgr(const std::string& path, int64_t channels) {
+  return conform_bgr(decode_bgr(read_file(path), path), static_cast<int>(channels));
 }
 
 void write_labels(const cv::Mat& labels, torch::Tensor target) {
@@ -71,7 +73,7 @@ std::vector<int64_t> SegmentationPatches::image_shape() const {
 std::shared_ptr<const ImageCache::Entry> SegmentationPatches::load(int64_t item) const {
   return cache_.fetch(item, [&] {
     const auto& s = samples_[static_cast<size_t>(item)];
-    ImageCache::Entry entry{read_conformed(s.image, options_.read, channels_), read_mask(s.mask, mapping_)};
+    ImageCache::Entry entry{read_bgr(s.image, channels_), read_mask(s.mask, mapping_)};
     if (entry.labels.size() != entry.image.size())
       throw data_error(s.mask, "the mask's size differs from its image " + s.image);
     return entry;
@@ -98,7 +100,8 @@ void SegmentationPatches::fill(int64_t sample, int64_t slot, int64_t batch_size,
   const bool forced = is_forced_foreground(slot, batch_size, options_.patch.foreground_fraction, rng);
   const auto data = load(item);
   const auto where = forced ? locations(item, data->labels) : std::make_shared<const ClassLocations>();
-  const auto patch = sample_patch(data->image, data->labels, *where, forced, options_.patch, options_.augment, rng);
+  auto patch = sample_patch(data->image, data->labels, *where, forced, options_.patch, options_.augment, rng);
+  bgr_to_rgb(patch.image);
   image_to_tensor(patch.image, options_.norm, image);
   write_labels(patch.labels, target);
 }
@@ -120,9 +123,11 @@ void ClassificationCrops::fill(int64_t sample, int64_t, int64_t, Rng& rng, torch
                                torch::Tensor target) const {
   const auto& s = samples_[static_cast<size_t>(sample)];
   const auto entry = cache_.fetch(sample, [&] {
-    return ImageCache::Entry{read_conformed(s.image, options_.read, channels_), cv::Mat()};
+    return ImageCache::Entry{read_bgr(s.image, channels_), cv::Mat()};
   });
-  image_to_tensor(classification_train_crop(entry->image, options_.crop, options_.augment, rng), options_.norm, image);
+  cv::Mat crop = classification_train_crop(entry->image, options_.crop, options_.augment, rng);
+  bgr_to_rgb(crop);
+  image_to_tensor(crop, options_.norm, image);
   target.fill_(s.label);
 }
 
@@ -144,7 +149,9 @@ std::vector<int64_t> ClassificationEval::image_shape() const {
 void ClassificationEval::fill(int64_t sample, int64_t, int64_t, Rng&, torch::Tensor image, torch::Tensor target) const {
   const auto& s = samples_[static_cast<size_t>(sample)];
   const auto entry = cache_.fetch(sample, [&] {  // the cache holds the (small) view, not the original
-    return ImageCache::Entry{eval_view(read_conformed(s.image, read_, channels_), transform_), cv::Mat()};
+    cv::Mat view = eval_view(read_bgr(s.image, channels_), transform_);
+    bgr_to_rgb(view);
+    return ImageCache::Entry{view, cv::Mat()};
   });
   image_to_tensor(entry->image, norm_, image);
   target.fill_(s.label);

@@ -206,3 +206,23 @@ TEST(DataLoader, ClassificationCropsAndEvalViews) {
   EXPECT_EQ(n, 5);
   EXPECT_THROW(data::ClassificationEval(samples, {data::EvalView::Whole, 0, 0}, {}), std::invalid_argument);
 }
+
+TEST(DataLoader, PatchesAreRgbLikeReadImage) {
+  // The loader decodes in OpenCV's order and reorders patches: the result must equal read_image.
+  TempDir dir;
+  cv::Mat image(24, 24, CV_8UC3), mask(24, 24, CV_8U, cv::Scalar(1));
+  cv::randu(image, 0, 256);
+  data::write_image(dir.file("p/images/a.png"), image);
+  data::write_image(dir.file("p/masks/a.png"), mask);
+  data::SegmentationSampling s;
+  s.patch.size = 24;
+  s.augment = data::AugmentOptions::off();
+  s.norm = data::Normalization::imagenet();
+  const std::vector<data::SegmentationSample> one{{dir.path() + "/p/images/a.png", dir.path() + "/p/masks/a.png"}};
+  data::Loader loader(std::make_shared<data::SegmentationPatches>(one, data::MaskMapping::identity(2), s), options_of(1));
+  data::Batch b;
+  ASSERT_TRUE(loader.next(b));
+  const auto expected = data::image_to_tensor(data::read_image(one[0].image), data::Normalization::imagenet());
+  for (int64_t i = 0; i < 3; ++i) EXPECT_TRUE(torch::allclose(b.images[i], expected, 1e-5, 1e-6)) << i;
+  EXPECT_TRUE((b.targets == 1).all().item<bool>());
+}
