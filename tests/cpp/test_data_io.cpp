@@ -8,17 +8,9 @@
 
 namespace data = skipzoo::data;
 using skipzoo::test::TempDir;
+const auto error_of = skipzoo::test::error_of<data::DataError>;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const data::DataError& e) {
-    return e.what();
-  }
-  return "(no DataError)";
-}
-
 cv::Mat bgr_gradient(int h, int w) {
   cv::Mat m(h, w, CV_8UC3);
   for (int y = 0; y < h; ++y)

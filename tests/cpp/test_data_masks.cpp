@@ -5,18 +5,10 @@
 #include "data_test_util.h"
 
 namespace data = skipzoo::data;
+using skipzoo::test::error_of;
 using skipzoo::test::TempDir;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 cv::Mat gray(std::initializer_list<int> values, int rows, int cols, int type = CV_8U) {
   cv::Mat m(rows, cols, type);
   auto it = values.begin();
