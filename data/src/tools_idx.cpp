@@ -94,21 +94,25 @@ void import_idx(const ImportIdxOptions& o) {
     if (labels[i] >= names.size())
       throw data_error(o.labels, "label " + std::to_string(labels[i]) + " of item " + std::to_string(i) + " has no class name (" +
                                      std::to_string(names.size()) + " names given)");
-  for (const auto& name : names) {
+  for (const auto& name : names)
     if (name.empty() || name.find('/') != std::string::npos || name[0] == '.')
       throw std::invalid_argument("class name '" + name + "' cannot be a folder name");
-    std::error_code ec;
-    fs::create_directories(fs::path(o.out) / name, ec);
-    if (ec) throw data_error((fs::path(o.out) / name).string(), "cannot create the folder: " + ec.message());
-  }
   const int64_t n = o.limit > 0 ? std::min(o.limit, images.count) : images.count;
   const int64_t plane = images.rows * images.cols;
+  std::vector<bool> made(names.size(), false);  // only classes with images get a folder
   for (int64_t i = 0; i < n; ++i) {
+    const uint8_t label = labels[static_cast<size_t>(i)];
+    if (!made[label]) {
+      std::error_code ec;
+      fs::create_directories(fs::path(o.out) / names[label], ec);
+      if (ec) throw data_error((fs::path(o.out) / names[label]).string(), "cannot create the folder: " + ec.message());
+      made[label] = true;
+    }
     const cv::Mat view(static_cast<int>(images.rows), static_cast<int>(images.cols), CV_8U,
                        const_cast<uint8_t*>(images.pixels.data() + i * plane));
     char file[32];
     std::snprintf(file, sizeof file, "%05lld.png", static_cast<long long>(i));
-    write_image((fs::path(o.out) / names[labels[static_cast<size_t>(i)]] / file).string(), view);
+    write_image((fs::path(o.out) / names[label] / file).string(), view);
     if (o.progress && ((i + 1) % 1000 == 0 || i + 1 == n)) o.progress(i + 1, n);
   }
 }

@@ -122,6 +122,11 @@ TEST(DataCli, ImportIdxWritesAnImageFolderWithTheRightPixels) {
   EXPECT_EQ(third.at<uint8_t>(2, 1), 20 + 4 * 2 + 1);
   const auto d = data::load_classification(out);
   EXPECT_EQ(d.class_names, (std::vector<std::string>{"ant", "bee", "cat"}));
+  // --limit: only classes that get images get a folder, so the result is a valid ImageFolder.
+  ASSERT_EQ(run_cli("data import-idx --limit 2 --images " + dir.path() + "/img.gz --labels " + dir.path() +
+                    "/lab.gz --class-names ant,bee,cat --out " + dir.path() + "/few").code, 0);
+  EXPECT_EQ(files_in(dir.path() + "/few"), (std::vector<std::string>{"ant/00000.png", "bee/00001.png"}));
+  EXPECT_EQ(data::load_classification(dir.path() + "/few").class_names, (std::vector<std::string>{"ant", "bee"}));
 
   // Bad input: a truncated file and a label without a class name.
   write_gz(dir.file("short.gz"), images.substr(0, images.size() - 7));
