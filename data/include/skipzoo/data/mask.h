@@ -50,7 +50,7 @@ class MaskMapping {
   const std::vector<uint32_t>& keys() const { return keys_; }
   bool has_ignore() const { return has_ignore_; }
   uint32_t ignore_key() const { return ignore_key_; }
-  std::string describe() const;  // e.g. "values 0,255 -> classes 0,1 (ignore 128)"
+  std::string describe() const;  // e.g. "values 0,255 -> classes 0..1 (ignore 128)"
 
   std::string to_json() const;   // stored with checkpoints/exports
   static MaskMapping from_json(const std::string& json);
