@@ -19,6 +19,8 @@ class UsageError : public std::runtime_error {
 };
 
 void add_models_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+void add_experiment_command(CLI::App& app);  // the `experiment` group
 void add_data_command(CLI::App& app);
 void add_bench_command(CLI::App& app);  // creates the `bench` group
 

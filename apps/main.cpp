@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
 
   add_models_command(app);
+  add_info_command(app);
+  add_experiment_command(app);
   add_data_command(app);
   add_bench_command(app);
 

@@ -100,7 +100,10 @@ torch::jit::Module BasicBlockImpl::script_twin() const {
   return twin;
 }
 
-void BasicBlockImpl::zero_init_residual() { zero_norm_scale(*bn2.ptr()); }
+// Without a norm layer (Identity) there is no scale to zero: zero the branch's last conv.
+void BasicBlockImpl::zero_init_residual() {
+  if (!zero_norm_scale(*bn2.ptr())) zero_weight(conv2);
+}
 
 // ---- Bottleneck -------------------------------------------------------------------------
 
@@ -142,7 +145,9 @@ torch::jit::Module BottleneckImpl::script_twin() const {
   return twin;
 }
 
-void BottleneckImpl::zero_init_residual() { zero_norm_scale(*bn3.ptr()); }
+void BottleneckImpl::zero_init_residual() {
+  if (!zero_norm_scale(*bn3.ptr())) zero_weight(conv3);
+}
 
 // ---- PreActBasicBlock -------------------------------------------------------------------
 

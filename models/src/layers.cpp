@@ -1,4 +1,5 @@
 #include <skipzoo/models/layers.h>
+#include <skipzoo/models/manual_batch_norm.h>
 
 namespace skipzoo::models {
 
@@ -21,12 +22,11 @@ void init_he_fan_out(torch::nn::Module& root) {
     if (auto* conv = module->as<torch::nn::Conv2d>()) {
       torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
       if (conv->bias.defined()) conv->bias.zero_();
-    } else if (auto* bn = module->as<torch::nn::BatchNorm2d>()) {
-      bn->weight.fill_(1);
-      bn->bias.zero_();
-    } else if (auto* bn1d = module->as<torch::nn::BatchNorm1d>()) {
-      bn1d->weight.fill_(1);
-      bn1d->bias.zero_();
+    } else if (module->as<torch::nn::BatchNorm2d>() || module->as<torch::nn::BatchNorm1d>() ||
+               is_manual_batch_norm(*module)) {
+      auto params = module->named_parameters(/*recurse=*/false);
+      params["weight"].fill_(1);
+      params["bias"].zero_();
     }
   }
 }

@@ -1,4 +1,5 @@
 #include <skipzoo/models/blocks.h>
+#include <skipzoo/models/layers.h>
 #include <skipzoo/models/mlp.h>
 #include <skipzoo/models/registry.h>
 #include <skipzoo/models/resnet.h>
@@ -120,7 +121,9 @@ ModelEntry block_entry(const std::string& name, const std::string& description, 
                          .norm(parse_norm(r.get<std::string>("norm", "batch")))
                          .shortcut(parse_shortcut(r.get<std::string>("shortcut", "B")));
             c.options = r.finish();
-            return torch::nn::AnyModule(Block(o));
+            Block block(o);
+            init_he_fan_out(*block);  // as inside a ResNet: the analyses assume He init
+            return torch::nn::AnyModule(block);
           }};
 }
 
@@ -131,7 +134,9 @@ ModelEntry preact_unit_entry() {
             OptionReader r(c.name, c.options);
             const auto norm = parse_norm(r.get<std::string>("norm", "batch"));
             c.options = r.finish();
-            return torch::nn::AnyModule(PreActUnit(resolve(c.in_channels, 512, c.name, "in_channels"), norm));
+            PreActUnit block(resolve(c.in_channels, 512, c.name, "in_channels"), norm);
+            init_he_fan_out(*block);
+            return torch::nn::AnyModule(block);
           }};
 }
 

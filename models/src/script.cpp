@@ -74,19 +74,12 @@ torch::jit::Module conv_transpose2d_twin(const torch::nn::ConvTranspose2dImpl& c
 
 // BatchNorm with affine weights and running statistics, as the zoo uses it.
 template <typename BN>
-torch::jit::Module batch_norm_twin(const BN& bn, const std::string& class_name) {
+torch::jit::Module torch_batch_norm_twin(const BN& bn, const std::string& class_name) {
   const auto& o = bn.options;
   TORCH_CHECK(o.affine() && o.track_running_stats(), "script twin: ", class_name,
               " needs affine=true and track_running_stats=true");
   TORCH_CHECK(o.momentum().has_value(), "script twin: ", class_name, " with cumulative momentum is not supported");
-  auto twin = twin_skeleton(bn, class_name);
-  twin.define(
-      "def forward(self, x):\n"
-      "    if self.training:\n"
-      "        self.num_batches_tracked.add_(1)\n"
-      "    return torch.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, self.training, " +
-      script_float(*o.momentum()) + ", " + script_float(o.eps()) + ", False)\n");
-  return twin;
+  return batch_norm_twin(bn, class_name, *o.momentum(), o.eps());
 }
 
 torch::jit::Module sequential_twin(const torch::nn::SequentialImpl& seq) {
@@ -105,12 +98,24 @@ torch::jit::Module simple_twin(const torch::nn::Module& m, const std::string& cl
 
 }  // namespace
 
+torch::jit::Module batch_norm_twin(const torch::nn::Module& bn, const std::string& class_name, double momentum,
+                                   double eps) {
+  auto twin = twin_skeleton(bn, class_name);
+  twin.define(
+      "def forward(self, x):\n"
+      "    if self.training:\n"
+      "        self.num_batches_tracked.add_(1)\n"
+      "    return torch.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, self.training, " +
+      script_float(momentum) + ", " + script_float(eps) + ", False)\n");
+  return twin;
+}
+
 torch::jit::Module to_torchscript(const torch::nn::Module& module) {
   if (const auto* s = dynamic_cast<const Scriptable*>(&module)) return s->script_twin();
   if (const auto* m = dynamic_cast<const torch::nn::Conv2dImpl*>(&module)) return conv2d_twin(*m);
   if (const auto* m = dynamic_cast<const torch::nn::ConvTranspose2dImpl*>(&module)) return conv_transpose2d_twin(*m);
-  if (const auto* m = dynamic_cast<const torch::nn::BatchNorm2dImpl*>(&module)) return batch_norm_twin(*m, "BatchNorm2d");
-  if (const auto* m = dynamic_cast<const torch::nn::BatchNorm1dImpl*>(&module)) return batch_norm_twin(*m, "BatchNorm1d");
+  if (const auto* m = dynamic_cast<const torch::nn::BatchNorm2dImpl*>(&module)) return torch_batch_norm_twin(*m, "BatchNorm2d");
+  if (const auto* m = dynamic_cast<const torch::nn::BatchNorm1dImpl*>(&module)) return torch_batch_norm_twin(*m, "BatchNorm1d");
   if (const auto* m = dynamic_cast<const torch::nn::LinearImpl*>(&module)) {
     return simple_twin(*m, "Linear", std::string("torch.linear(x, self.weight, ") +
                                          (m->bias.defined() ? "self.bias" : "None") + ")");

@@ -1,7 +1,9 @@
 #pragma once
 // Everything in skipzoo::models.
+#include <skipzoo/models/analysis.h>
 #include <skipzoo/models/blocks.h>
 #include <skipzoo/models/layers.h>
+#include <skipzoo/models/manual_batch_norm.h>
 #include <skipzoo/models/mlp.h>
 #include <skipzoo/models/norm.h>
 #include <skipzoo/models/registry.h>

@@ -7,11 +7,12 @@
 namespace skipzoo::models {
 
 enum class Norm {
-  Batch,  // torch::nn::BatchNorm
-  None    // identity: shows why BN matters (variance at initialisation)
+  Batch,   // torch::nn::BatchNorm
+  None,    // identity: shows why BN matters (variance at initialisation)
+  Manual   // ManualBatchNorm: BatchNorm with the hand-derived backward of problem 11.5
 };
 
-Norm parse_norm(const std::string& name);  // "batch", "none"
+Norm parse_norm(const std::string& name);  // "batch", "none", "manual"
 std::string norm_name(Norm norm);
 
 // A norm layer for `channels` feature maps (2d) or features (1d).

@@ -25,6 +25,11 @@ torch::jit::Module to_torchscript(const torch::nn::Module& module);
 // storage), the twins of its children, and the `training` attribute TorchScript expects.
 torch::jit::Module twin_skeleton(const torch::nn::Module& m, const std::string& class_name);
 
+// The twin of a module holding BatchNorm's tensors (weight, bias, running_mean, running_var,
+// num_batches_tracked): torch.batch_norm, updating the running statistics in training mode.
+torch::jit::Module batch_norm_twin(const torch::nn::Module& bn, const std::string& class_name, double momentum,
+                                   double eps);
+
 // Formats TorchScript literals, e.g. script_list({1, 2}) == "[1, 2]".
 std::string script_list(const std::vector<int64_t>& values);
 std::string script_bool(bool value);
