@@ -23,5 +23,8 @@ void add_info_command(CLI::App& app);
 void add_experiment_command(CLI::App& app);  // the `experiment` group
 void add_data_command(CLI::App& app);
 void add_bench_command(CLI::App& app);  // creates the `bench` group
+void add_export_command(CLI::App& app);
+// `bench infer`, added to the `bench` group by add_bench_command.
+void add_bench_infer_command(CLI::App& bench_group);
 
 }  // namespace skipzoo::app

@@ -95,6 +95,7 @@ void add_bench_command(CLI::App& app) {
   auto* group = app.add_subcommand("bench", "benchmarks: data loading (and, where added, training and inference speed)");
   group->require_subcommand(1);
   add_bench_loader(group);
+  add_bench_infer_command(*group);
 }
 
 }  // namespace skipzoo::app

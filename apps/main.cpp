@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   add_experiment_command(app);
   add_data_command(app);
   add_bench_command(app);
+  add_export_command(app);
 
   try {
     app.parse(argc, argv);

@@ -1,5 +1,6 @@
 #include <skipzoo/models/script.h>
 
+#include <atomic>
 #include <cstdio>
 #include <sstream>
 #include <stdexcept>
@@ -24,8 +25,21 @@ std::string script_float(double value) {
   return s;
 }
 
+namespace {
+
+// Every twin gets a class type of its own, named the way TorchScript names the types of scripted
+// Python modules, so Python's original_name stays e.g. "BasicBlock". Twins that shared a plain
+// name but differed in structure made LibTorch 1.13's alias analysis exhaust memory in define()
+// (the encoder and decoder of unet_resnet18 together).
+c10::QualifiedName unique_class_name(const std::string& class_name) {
+  static std::atomic<uint64_t> counter{0};
+  return c10::QualifiedName("__torch__.skipzoo.___torch_mangle_" + std::to_string(counter++) + "." + class_name);
+}
+
+}  // namespace
+
 torch::jit::Module twin_skeleton(const torch::nn::Module& m, const std::string& class_name) {
-  torch::jit::Module twin(class_name);
+  torch::jit::Module twin(unique_class_name(class_name));
   auto share = [](const torch::Tensor& t) { return t.detach().requires_grad_(t.requires_grad()); };
   for (const auto& p : m.named_parameters(/*recurse=*/false)) twin.register_parameter(p.key(), share(p.value()), false);
   for (const auto& b : m.named_buffers(/*recurse=*/false)) twin.register_buffer(b.key(), b.value().detach());

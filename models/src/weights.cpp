@@ -1,4 +1,3 @@
-#include <caffe2/serialize/inline_container.h>
 #include <skipzoo/models/weights.h>
 #include <torch/script.h>
 
@@ -8,6 +7,8 @@
 #include <map>
 #include <sstream>
 #include <unistd.h>
+
+#include "archive.h"
 
 namespace fs = std::filesystem;
 
@@ -28,13 +29,9 @@ std::string shape(const torch::Tensor& t) {
 }
 
 std::vector<char> read_bytes(const std::string& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw WeightsError("weights file '" + path + "' does not exist");
-  if (fs::is_directory(path, ec)) throw WeightsError("weights file '" + path + "' is a directory");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw WeightsError("cannot open weights file '" + path + "'");
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (bytes.empty()) throw WeightsError("weights file '" + path + "' is empty");
+  if (!in.eof() && in.fail()) throw WeightsError("cannot read weights file '" + path + "'");
   return bytes;
 }
 
@@ -43,11 +40,17 @@ NamedTensors from_script(const std::string& path) {
   try {
     m = torch::jit::load(path, torch::kCPU);
   } catch (const std::exception& e) {
-    throw WeightsError("cannot load TorchScript archive '" + path + "': " + std::string(e.what()).substr(0, 400));
+    throw WeightsError("cannot load TorchScript archive '" + path + "': " + detail::brief(e));
   }
   NamedTensors out;
   for (const auto& p : m.named_parameters(/*recurse=*/true)) out.emplace_back(p.name, p.value);
   for (const auto& b : m.named_buffers(/*recurse=*/true)) out.emplace_back(b.name, b.value);
+  // torch::jit::freeze (an --optimize export) turns every weight into a graph constant.
+  if (out.empty()) {
+    throw WeightsError("TorchScript archive '" + path +
+                       "' has no parameters or buffers (a frozen or --optimize export keeps its weights as "
+                       "constants); use an export made without --optimize, or a state dict");
+  }
   return out;
 }
 
@@ -69,7 +72,7 @@ NamedTensors from_pickle(const std::string& path, const std::vector<char>& bytes
   try {
     value = torch::pickle_load(bytes);
   } catch (const std::exception& e) {
-    throw WeightsError("cannot unpickle '" + path + "': " + std::string(e.what()).substr(0, 400));
+    throw WeightsError("cannot unpickle '" + path + "': " + detail::brief(e));
   }
   if (!value.isGenericDict()) {
     throw WeightsError("'" + path + "' does not hold a dict of tensors (found " + value.tagKind() +
@@ -148,29 +151,10 @@ LoadReport load_state_dict(torch::nn::Module& module, const NamedTensors& weight
 }
 
 NamedTensors read_weights(const std::string& path) {
-  const auto bytes = read_bytes(path);
-  if (bytes.size() < 4 || std::string(bytes.data(), 4) != std::string("PK\x03\x04", 4)) {
-    throw WeightsError("'" + path +
-                       "' is not a PyTorch zip archive (a legacy torch.save file or another format); "
-                       "re-save it with a current torch.save(dict(model.state_dict()), f)");
-  }
-  std::vector<std::string> records;
-  std::string data_pkl;
-  try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    records = reader.getAllRecords();
-    if (reader.hasRecord("data.pkl")) {
-      auto [data, size] = reader.getRecord("data.pkl");
-      data_pkl.assign(static_cast<const char*>(data.get()), size);
-    }
-  } catch (const std::exception& e) {
-    throw WeightsError("'" + path + "' is a truncated or corrupt archive: " + std::string(e.what()).substr(0, 200));
-  }
-  for (const auto& r : records) {
-    if (r == "constants.pkl" || r.rfind("code/", 0) == 0) return from_script(path);
-  }
-  if (data_pkl.empty()) throw WeightsError("'" + path + "' holds no data.pkl: not a torch.save file");
-  return from_pickle(path, bytes, data_pkl);
+  const auto archive = detail::inspect_archive(path, "weights file");
+  if (archive.torchscript) return from_script(path);
+  if (archive.data_pkl.empty()) throw WeightsError("'" + path + "' holds no data.pkl: not a torch.save file");
+  return from_pickle(path, read_bytes(path), archive.data_pkl);
 }
 
 void save_state_dict(const torch::nn::Module& module, const std::string& path) {

@@ -2,6 +2,7 @@
 // Everything in skipzoo::models.
 #include <skipzoo/models/analysis.h>
 #include <skipzoo/models/blocks.h>
+#include <skipzoo/models/export.h>
 #include <skipzoo/models/layers.h>
 #include <skipzoo/models/manual_batch_norm.h>
 #include <skipzoo/models/mlp.h>

@@ -1,0 +1,127 @@
+// `skipzoo export`: a zoo model (seeded initialisation or imported weights) as a TorchScript
+// file with skipzoo.json inside, and optionally as a plain state dict for Python/torchvision.
+#include <skipzoo/models/export.h>
+#include <skipzoo/models/weights.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "cli.h"
+#include "model_flags.h"
+
+namespace fs = std::filesystem;
+
+namespace skipzoo::app {
+
+namespace {
+
+struct ExportFlags {
+  models::ModelConfig config;
+  std::string weights;
+  bool no_strict = false;
+  bool skip_head = false;
+  uint64_t seed = 0;
+  std::string out, state_dict, metadata = "{}";
+  bool optimize = false;
+};
+
+// Where and how to write a model. Kept apart from where the model comes from (flags now, a
+// run checkpoint later), so that every source shares the same outputs.
+struct ExportOutputs {
+  std::string script_path;
+  std::string state_dict_path;  // "" for none
+  models::ExportOptions options;
+};
+
+void write_exports(const models::Model& model, const ExportOutputs& outputs) {
+  if (!outputs.state_dict_path.empty() && fs::path(outputs.state_dict_path) == fs::path(outputs.script_path)) {
+    throw UsageError("--state-dict and --out name the same file '" + outputs.script_path + "'");
+  }
+  models::export_torchscript(model, outputs.script_path, outputs.options);
+  if (!outputs.state_dict_path.empty()) {
+    try {
+      models::save_state_dict(model.module(), outputs.state_dict_path);
+    } catch (...) {
+      std::error_code ec;  // all or nothing: no export without the state dict that was asked for
+      fs::remove(outputs.script_path, ec);
+      throw;
+    }
+  }
+  std::cout << "wrote " << outputs.script_path << " (" << model.config.name << ", "
+            << models::count_parameters(model.module()) << " parameters"
+            << (outputs.options.optimize ? ", frozen for inference" : "") << ")\n";
+  if (!outputs.state_dict_path.empty()) std::cout << "wrote " << outputs.state_dict_path << " (state dict)\n";
+}
+
+void import_weights(models::Model& model, const ExportFlags& f) {
+  models::LoadOptions load;
+  load.strict = !f.no_strict;
+  if (f.skip_head) {
+    load.skip_prefixes = models::head_prefixes(model);
+    if (load.skip_prefixes.empty()) throw UsageError("--skip-head: model '" + model.config.name + "' has no head");
+  }
+  const auto report = models::load_weights(model.module(), f.weights, load);
+  if (report.loaded.empty()) {
+    throw UsageError("no tensor in '" + f.weights + "' matches model '" + model.config.name + "':\n" +
+                     report.summary());
+  }
+  std::cout << "loaded " << report.loaded.size() << " tensors from " << f.weights << "\n";
+  if (!report.clean() || !report.skipped.empty()) {
+    std::cout << "not loaded (the model keeps its own values):\n" << report.summary();
+  }
+}
+
+models::Model model_from_flags(const ExportFlags& f) {
+  models::Model model;
+  try {
+    model = models::create_model(f.config, f.seed);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  if (!f.weights.empty()) import_weights(model, f);
+  return model;
+}
+
+}  // namespace
+
+void add_export_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("export", "write a model as TorchScript (+ skipzoo.json metadata) for Python or C++");
+  auto f = std::make_shared<ExportFlags>();
+  cmd->add_option("--model", f->config.name, "model name (see `skipzoo models`)")->required();
+  add_model_config_flags(cmd, f->config);
+  cmd->add_option("--weights", f->weights,
+                  "initial weights: a torch.save(dict(model.state_dict()), f) file or a TorchScript archive "
+                  "(default: the seeded initialisation)");
+  auto* strict = cmd->add_flag("--strict", "every tensor of the model must be in --weights with its shape, and "
+                                           "nothing else (the default)");
+  cmd->add_flag("--no-strict", f->no_strict, "load the tensors of --weights that match, report the rest (default: off)")
+      ->excludes(strict);
+  cmd->add_flag("--skip-head", f->skip_head,
+                "keep the model's own head (fc / head / last linear layer) instead of the file's, e.g. for "
+                "another --classes (default: off)");
+  cmd->add_option("--seed", f->seed, "seed of the initialisation")->capture_default_str();
+  cmd->add_option("--out", f->out, "TorchScript file to write (atomically)")->required();
+  cmd->add_flag("--optimize", f->optimize,
+                "freeze with conv-BN folding: an inference-only file; run optimize_for_inference (oneDNN) after "
+                "loading it (default: off)");
+  cmd->add_option("--state-dict", f->state_dict,
+                  "also write the weights as a plain {name: tensor} dict for torch.load / torchvision "
+                  "(default: none)");
+  cmd->add_option("--metadata", f->metadata,
+                  "JSON object merged into skipzoo.json, e.g. '{\"class_names\": [\"bg\", \"cell\"]}' "
+                  "(docs/export.md lists the keys)")
+      ->capture_default_str();
+  on_run(cmd, [f] {
+    ExportOutputs outputs{f->out, f->state_dict, {}};
+    outputs.options.optimize = f->optimize;
+    outputs.options.metadata_json = f->metadata;
+    const auto model = model_from_flags(*f);
+    try {
+      write_exports(model, outputs);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+  });
+}
+
+}  // namespace skipzoo::app
