@@ -88,6 +88,9 @@ inline std::vector<ExportCase> export_cases() {
   cases.push_back({"mlp/batchnorm", {"mlp", 2, 6, R"({"depth": 4, "width": 12, "norm": "batch"})"}, {{1, 6}, {3, 6}, {9, 6}}});
   cases.push_back({"basic_block/shortcut-A", {"basic_block", -1, 8, R"({"planes": 16, "stride": 2, "shortcut": "A"})"}, images(2, 8, {{9, 9}, {16, 16}, {7, 12}})});
   cases.push_back({"bottleneck/grouped-dilated", {"bottleneck", -1, 32, R"({"planes": 8, "groups": 4, "base_width": 16, "dilation": 2})"}, images(2, 32, {{9, 9}, {16, 16}, {7, 12}})});
+  // "manual": ManualBatchNorm (hand-derived backward) with its own twin.
+  cases.push_back({"resnet20/manual-norm", {"resnet20", 10, 3, R"({"norm": "manual"})"}, images(2, 3, {{32, 32}, {17, 23}, {8, 8}})});
+  cases.push_back({"mlp/manual-norm", {"mlp", 2, 6, R"({"depth": 3, "width": 12, "norm": "manual"})"}, {{1, 6}, {3, 6}, {9, 6}}});
   cases.push_back({"preact_bottleneck/identity", {"preact_bottleneck", -1, 32, R"({"planes": 8})"}, images(2, 32, {{9, 9}, {16, 16}, {7, 12}})});
   return cases;
 }
