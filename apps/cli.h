@@ -18,7 +18,15 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Thrown to end the program with a given exit status after a clean, reported stop.
+struct ExitStatus {
+  int code;
+};
+
 void add_models_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_predict_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_experiment_command(CLI::App& app);  // the `experiment` group
 void add_data_command(CLI::App& app);

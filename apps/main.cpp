@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "cli.h"
+#include "cpu_block_cache.h"
 
 namespace skipzoo::app {
 
@@ -32,6 +33,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
 
   add_models_command(app);
+  add_train_command(app);
+  add_predict_command(app);
+  add_eval_command(app);
   add_info_command(app);
   add_experiment_command(app);
   add_data_command(app);
@@ -54,7 +58,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    install_cpu_block_cache(default_cpu_block_cache_budget());
     it->second();
+  } catch (const ExitStatus& status) {
+    return status.code;
   } catch (const std::exception& e) {
     std::cerr << "skipzoo: error: " << e.what() << "\n";
     return 1;

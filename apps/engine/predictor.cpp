@@ -1,0 +1,100 @@
+#include "engine/predictor.h"
+
+#include <skipzoo/models/export.h>
+#include <skipzoo/models/registry.h>
+
+#include <filesystem>
+
+#include "engine/checkpoint.h"
+
+namespace skipzoo::app {
+
+namespace fs = std::filesystem;
+
+nlohmann::json run_metadata(const nlohmann::json& run_config) { return run_config.value("metadata", nlohmann::json::object()); }
+
+namespace {
+
+models::ModelConfig model_config(const nlohmann::json& m) {
+  return {m.at("name").get<std::string>(), m.at("classes").get<int64_t>(), m.at("in_channels").get<int64_t>(),
+          m.at("options").dump()};
+}
+
+Predictor from_checkpoint(const std::string& path, const torch::Device& device) {
+  auto loaded = load_checkpoint_model(path);
+  auto model = loaded.model;
+  model->module().to(device);
+  model->module().eval();
+  models::ExportOptions options;
+  options.metadata_json = run_metadata(loaded.config).dump();
+  Predictor p;
+  p.path = path;
+  p.task = model->task;
+  p.meta = nlohmann::json::parse(models::export_metadata(*model, options));
+  p.device = device;
+  p.forward = [model](const torch::Tensor& x) {
+    c10::InferenceMode guard;
+    return model->forward(x);
+  };
+  return p;
+}
+
+Predictor from_torchscript(const std::string& path, const torch::Device& device, bool optimize) {
+  auto script = models::load_torchscript(path);
+  auto meta = nlohmann::json::parse(script.metadata_json);
+  if (!meta.contains("model") || !meta.contains("task")) {
+    throw std::runtime_error("'" + path + "' is TorchScript but not a skipzoo export (no skipzoo.json): " +
+                             "skipzoo cannot tell its task, classes or input normalisation");
+  }
+  auto module = std::make_shared<torch::jit::Module>(std::move(script.module));
+  module->eval();
+  if (optimize && device.is_cpu()) *module = models::optimize_for_inference_cpu(*module);
+  module->to(device);
+  Predictor p;
+  p.path = path;
+  p.task = meta["task"].get<std::string>();
+  p.meta = std::move(meta);
+  p.device = device;
+  p.forward = [module](const torch::Tensor& x) {
+    c10::InferenceMode guard;
+    return module->forward({x}).toTensor();
+  };
+  return p;
+}
+
+}  // namespace
+
+CheckpointModel load_checkpoint_model(const std::string& path) {
+  CheckpointReader reader(path);
+  CheckpointModel out;
+  try {
+    out.config = nlohmann::json::parse(reader.state().config_json);
+  } catch (const std::exception&) {
+    throw std::runtime_error("checkpoint '" + path + "': its configuration is not valid JSON");
+  }
+  if (!out.config.contains("model")) throw std::runtime_error("checkpoint '" + path + "': its configuration names no model");
+  out.model = std::make_shared<models::Model>(models::create_model(model_config(out.config["model"])));
+  reader.load_model(out.model->module());
+  return out;
+}
+
+void export_checkpoint(const std::string& checkpoint, const std::string& out, bool optimize) {
+  auto loaded = load_checkpoint_model(checkpoint);
+  models::ExportOptions options;
+  options.optimize = optimize;
+  options.metadata_json = run_metadata(loaded.config).dump();
+  models::export_torchscript(*loaded.model, out, options);
+}
+
+Predictor load_predictor(const std::string& path, const std::string& device_name, bool optimize) {
+  const torch::Device device(device_name);
+  if (device.is_cuda() && !torch::cuda::is_available()) throw std::runtime_error("--device cuda: no CUDA device");
+  std::error_code ec;
+  std::string file = path;
+  if (fs::is_directory(path, ec)) file = (fs::path(path) / "best.ckpt").string();
+  if (!fs::exists(file, ec)) throw std::runtime_error("model file '" + file + "' does not exist");
+  if (is_checkpoint(file)) return from_checkpoint(file, device);
+  return from_torchscript(file, device, optimize);
+}
+
+}  // namespace skipzoo::app

@@ -1,0 +1,89 @@
+#include "engine/tasks.h"
+
+#include <filesystem>
+#include <iomanip>
+#include <sstream>
+
+namespace skipzoo::app {
+
+namespace fs = std::filesystem;
+
+bool LoaderSource::next(Batch& batch) {
+  if (!loader_->next(batch_)) return false;
+  batch.inputs = batch_.images;
+  batch.targets = batch_.targets;
+  return true;
+}
+
+nlohmann::json SegTask::validate(models::Model& model, const torch::Device& device, const std::string& dir,
+                                 int64_t epoch) {
+  auto inference = o_.inference;
+  inference.device = device;
+  const ForwardFn forward = [&model](const torch::Tensor& x) {
+    c10::InferenceMode guard;
+    return model.forward(x);
+  };
+  const fs::path overlay_dir = fs::path(dir) / "overlays";
+  auto sink = [&](size_t i, const cv::Mat& image, const cv::Mat& truth, const cv::Mat& pred) {
+    if (static_cast<int64_t>(i) >= o_.overlays) return;
+    fs::create_directories(overlay_dir);
+    std::ostringstream name;
+    name << "epoch_" << std::setw(3) << std::setfill('0') << epoch + 1 << "_" << fs::path(o_.val[i].image).stem().string()
+         << ".png";
+    data::write_image((overlay_dir / name.str()).string(), overlay_panel(image, truth, pred));
+  };
+  auto cm = evaluate_segmentation(forward, o_.val, o_.mapping, o_.classes, inference, sink);
+  return segmentation_metrics(cm);
+}
+
+nlohmann::json ClsTask::validate(models::Model& model, const torch::Device& device, const std::string& dir,
+                                 int64_t epoch) {
+  if (o_.val.empty()) return nlohmann::json::object();
+  auto inference = o_.inference;
+  inference.device = device;
+  std::vector<std::string> images;
+  std::vector<int64_t> labels;
+  for (const auto& s : o_.val) {
+    images.push_back(s.image);
+    labels.push_back(s.label);
+  }
+  const auto probs = classify_images(
+      [&model](const torch::Tensor& x) {
+        c10::InferenceMode guard;
+        return model.forward(x);
+      },
+      images, inference);
+  const auto truth = torch::tensor(labels, torch::kLong);
+  auto metrics = classification_metrics(probs, truth, o_.class_names);
+  write_confusion(dir, confusion_of(probs, truth, static_cast<int64_t>(o_.class_names.size())), o_.class_names);
+  metrics.erase("confusion");  // in confusion.csv; the history keeps the scalars
+  return metrics;
+}
+
+data::Normalization estimate_normalization(const std::vector<std::string>& images, const data::ImageReadOptions& read,
+                                           int64_t channels, size_t max_images) {
+  std::vector<double> sum(channels, 0.0), sq(channels, 0.0);
+  double pixels = 0;
+  const size_t n = std::min(images.size(), max_images);
+  for (size_t k = 0; k < n; ++k) {
+    const auto& path = images[k * images.size() / n];
+    auto x = data::image_to_tensor(data::read_image(path, read)).to(torch::kDouble);  // [C,H,W] in [0,1]
+    if (x.size(0) != channels) continue;
+    auto flat = x.reshape({channels, -1});
+    for (int64_t c = 0; c < channels; ++c) {
+      sum[c] += flat[c].sum().item<double>();
+      sq[c] += flat[c].square().sum().item<double>();
+    }
+    pixels += static_cast<double>(flat.size(1));
+  }
+  data::Normalization norm;
+  for (int64_t c = 0; c < channels; ++c) {
+    const double mean = pixels > 0 ? sum[c] / pixels : 0.5;
+    const double var = pixels > 0 ? sq[c] / pixels - mean * mean : 0.0625;
+    norm.mean.push_back(static_cast<float>(mean));
+    norm.std.push_back(static_cast<float>(std::sqrt(std::max(var, 1e-6))));
+  }
+  return norm;
+}
+
+}  // namespace skipzoo::app

@@ -1,0 +1,209 @@
+// The segmentation app end to end through the CLI: learning, export parity, resume (straight
+// vs resumed, and after SIGINT), binary 0/255 masks, and bad input.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <skipzoo/models.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <opencv2/imgproc.hpp>
+#include <thread>
+
+#include "data_test_util.h"
+#include "engine/checkpoint.h"
+#include "engine/predictor.h"
+#include "engine/run_files.h"
+
+using skipzoo::test::run_cli;
+using skipzoo::test::TempDir;
+namespace fs = std::filesystem;
+namespace app = skipzoo::app;
+
+namespace {
+
+// A small shapes set (2 classes + background, 40-80 px images) shared by the tests.
+const std::string& shapes_set() {
+  static TempDir dir;
+  static const std::string root = [] {
+    const auto r = run_cli("data make-shapes --out " + dir.file("shapes") + " --count 24 --min-size 40 --max-size 80 "
+                           "--classes 2 --seed 3");
+    EXPECT_EQ(r.code, 0) << r.output;
+    return dir.file("shapes");
+  }();
+  return root;
+}
+
+const std::string kTiny = "--threads 1 --workers 1 --patch 48 --batch 8 --options '{\"depth\":2,\"base_width\":8}'";
+
+std::string train_seg(const std::string& out, const std::string& extra) {
+  return "train seg --data " + shapes_set() + " --out " + out + " " + kTiny + " " + extra;
+}
+
+skipzoo::models::NamedTensors checkpoint_weights(const std::string& path) {
+  auto loaded = app::load_checkpoint_model(path);
+  return skipzoo::models::state_dict(loaded.model->module());
+}
+
+bool same_files(const std::string& a, const std::string& b) {
+  return skipzoo::test::read_bytes(a) == skipzoo::test::read_bytes(b);
+}
+
+}  // namespace
+
+TEST(SegApp, TinyRunLearnsAndTheExportPredictsTheSameMasks) {
+  TempDir tmp;
+  const auto run = tmp.file("run");
+  auto r = run_cli(train_seg(run, "--epochs 8 --patches-per-image 8 --lr 3e-3"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* f : {"config.json", "metrics.csv", "metrics.json", "last.ckpt", "best.ckpt", "curves.png", "model.ts"}) {
+    EXPECT_TRUE(fs::exists(fs::path(run) / f)) << f;
+  }
+  EXPECT_FALSE(fs::is_empty(fs::path(run) / "overlays"));
+  const auto history = app::read_json(run + "/metrics.json");
+  ASSERT_EQ(history.size(), 8u);
+  EXPECT_GE(history.back()["val_pixel_acc"].get<double>(), 0.9) << history.back().dump();
+
+  const auto images = shapes_set() + "/val/images";
+  r = run_cli("--threads 1 predict --model " + run + "/best.ckpt --input " + images + " --out " + tmp.file("p_ckpt"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_cli("--threads 1 predict --model " + run + "/model.ts --input " + images + " --out " + tmp.file("p_ts"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  int compared = 0;
+  for (const auto& e : fs::directory_iterator(tmp.file("p_ckpt/masks"))) {
+    EXPECT_TRUE(same_files(e.path().string(), tmp.file("p_ts/masks/" + e.path().filename().string()))) << e.path();
+    ++compared;
+  }
+  EXPECT_GT(compared, 0);
+
+  // eval agrees with the training's last validation (the best checkpoint is the last here or close).
+  r = run_cli("--threads 1 eval --model " + run + "/model.ts --data " + shapes_set() + " --json " + tmp.file("eval.json"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto metrics = app::read_json(tmp.file("eval.json"));
+  EXPECT_GE(metrics["pixel_acc"].get<double>(), 0.9);
+  EXPECT_EQ(metrics["split"], "val");
+}
+
+TEST(SegApp, OneEpochPlusResumeEqualsTwoStraightEpochs) {
+  TempDir tmp;
+  const std::string common = "--schedule constant --no-export --patches-per-image 2";
+  auto r = run_cli(train_seg(tmp.file("straight"), common + " --epochs 2"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_cli(train_seg(tmp.file("resumed"), common + " --epochs 1"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_cli("--threads 1 train seg --resume " + tmp.file("resumed") + " --epochs 2 --workers 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("resuming"), std::string::npos) << r.output;
+  const auto a = checkpoint_weights(tmp.file("straight/last.ckpt"));
+  const auto b = checkpoint_weights(tmp.file("resumed/last.ckpt"));
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  app::CheckpointReader reader(tmp.file("resumed/last.ckpt"));
+  EXPECT_EQ(reader.state().epoch, 2);
+  EXPECT_EQ(app::read_json(tmp.file("resumed/metrics.json")).size(), 2u);
+}
+
+TEST(SegApp, SigintSavesAndTheRunResumes) {
+  TempDir tmp;
+  const auto run = tmp.file("run"), log = tmp.file("log.txt");
+  const std::string cmd = std::string(SKIPZOO_CLI) + " " + train_seg(run, "--epochs 20 --patches-per-image 4 --no-export") +
+                          " > " + log + " 2>&1";
+  pid_t pid = 0;
+  const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+  // exec replaces the shell, so the signal reaches skipzoo itself.
+  const std::string exec_cmd = "exec " + cmd;
+  argv[2] = exec_cmd.c_str();
+  ASSERT_EQ(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ), 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (skipzoo::test::read_bytes(log).find("epoch 2/20") == std::string::npos) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << skipzoo::test::read_bytes(log);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << skipzoo::test::read_bytes(log);
+  EXPECT_EQ(WEXITSTATUS(status), 130) << skipzoo::test::read_bytes(log);
+  EXPECT_NE(skipzoo::test::read_bytes(log).find("--resume"), std::string::npos);
+  app::CheckpointReader interrupted(run + "/last.ckpt");
+  EXPECT_LT(interrupted.state().epoch, 20);
+
+  auto r = run_cli("--threads 1 train seg --resume " + run);
+  ASSERT_EQ(r.code, 0) << r.output;
+  app::CheckpointReader done(run + "/last.ckpt");
+  EXPECT_EQ(done.state().epoch, 20);
+  EXPECT_EQ(done.state().batch, 0);
+  EXPECT_EQ(app::read_json(run + "/metrics.json").size(), 20u);
+}
+
+TEST(SegApp, BinaryMasksSavedAs0And255WorkEndToEnd) {
+  TempDir tmp;
+  // Bright discs on dark noise; masks 0/255 as most binary tools save them.
+  cv::RNG rng(7);
+  for (int i = 0; i < 12; ++i) {
+    const int w = 40 + rng.uniform(0, 40), h = 40 + rng.uniform(0, 40);
+    cv::Mat image(h, w, CV_8UC3), mask = cv::Mat::zeros(h, w, CV_8U);
+    rng.fill(image, cv::RNG::UNIFORM, 0, 90);
+    const cv::Point c(rng.uniform(8, w - 8), rng.uniform(8, h - 8));
+    const int radius = rng.uniform(5, 14);
+    cv::circle(image, c, radius, cv::Scalar(230, 230, 230), cv::FILLED);
+    cv::circle(mask, c, radius, cv::Scalar(255), cv::FILLED);
+    const std::string split = i < 9 ? "train" : "val";
+    skipzoo::test::cv_write(tmp.file(split + "/images/" + std::to_string(i) + ".png"), image);
+    skipzoo::test::cv_write(tmp.file(split + "/masks/" + std::to_string(i) + ".png"), mask);
+  }
+  const auto run = tmp.file("run");
+  auto r = run_cli("train seg --data " + tmp.path() + " --mask-values 0,255 --out " + run + " " + kTiny +
+                   " --epochs 6 --patches-per-image 8 --lr 3e-3");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("values 0,255"), std::string::npos) << r.output;
+  r = run_cli("--threads 1 predict --model " + run + "/model.ts --input " + tmp.path() + "/val/images --out " +
+              tmp.file("pred"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  int saw255 = 0;
+  for (const auto& e : fs::directory_iterator(tmp.file("pred/masks"))) {
+    const cv::Mat m = cv::imread(e.path().string(), cv::IMREAD_UNCHANGED);
+    ASSERT_EQ(m.type(), CV_8U);
+    EXPECT_EQ(cv::countNonZero((m != 0) & (m != 255)), 0) << "only the original values 0 and 255";
+    saw255 += cv::countNonZero(m == 255) > 0;
+  }
+  EXPECT_GT(saw255, 0);
+}
+
+TEST(SegApp, PatchLargerThanEveryImageIsPaddedNotAnError) {
+  TempDir tmp;
+  auto r = run_cli("train seg --data " + shapes_set() + " --out " + tmp.file("run") +
+                   " --threads 1 --workers 1 --patch 160 --batch 2 --epochs 1 --no-export"
+                   " --options '{\"depth\":2,\"base_width\":4}'");
+  EXPECT_EQ(r.code, 0) << r.output;
+}
+
+TEST(SegApp, BadInputGetsClearMessages) {
+  TempDir tmp;
+  auto r = run_cli("train seg --data " + shapes_set() + " --out " + tmp.file("a") + " --model unet9");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("unknown model 'unet9'"), std::string::npos) << r.output;
+  r = run_cli("train seg --data " + shapes_set() + " --out " + tmp.file("b") + " --model resnet18");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("is a classification model"), std::string::npos) << r.output;
+  r = run_cli("predict --input " + shapes_set() + "/val/images --out " + tmp.file("c"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--model is required"), std::string::npos) << r.output;
+  r = run_cli("train seg --data " + tmp.file("missing") + " --out " + tmp.file("d"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("missing"), std::string::npos) << r.output;
+  // Weights of another architecture: every mismatch is listed.
+  auto resnet = skipzoo::models::create_model({"resnet20"});
+  skipzoo::models::save_state_dict(resnet.module(), tmp.file("resnet20.pt"));
+  r = run_cli("train seg --data " + shapes_set() + " --out " + tmp.file("e") + " " + kTiny + " --weights " +
+              tmp.file("resnet20.pt"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("missing in file: down.0.conv1.weight"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("unexpected in file: conv1.weight"), std::string::npos) << r.output;
+  r = run_cli("predict --model " + tmp.file("resnet20.pt") + " --input " + shapes_set() + "/val/images --out " + tmp.file("f"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("resnet20.pt"), std::string::npos) << r.output;
+  r = run_cli("train seg --resume " + tmp.file("nothing-here"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("last.ckpt': no such file"), std::string::npos) << r.output;
+}
