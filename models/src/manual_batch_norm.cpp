@@ -1,4 +1,5 @@
 #include <skipzoo/models/manual_batch_norm.h>
+#include <torch/version.h>
 
 namespace skipzoo::models {
 
@@ -66,11 +67,20 @@ torch::autograd::variable_list ManualBatchNormFunction::backward(torch::autograd
   return {d_x, d_gamma, d_delta, torch::Tensor()};
 }
 
+// Up to LibTorch 2.1 Cloneable derives virtually from Module, so the most derived class names it;
+// from 2.2 on the derivation is direct and the name goes through Cloneable's inherited constructor.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
+#define SKIPZOO_NAMED_MODULE(name) torch::nn::Cloneable<ManualBatchNormImpl<D>>(name)
+#else
+#define SKIPZOO_NAMED_MODULE(name) torch::nn::Module(name)
+#endif
+
 template <size_t D>
 ManualBatchNormImpl<D>::ManualBatchNormImpl(const ManualBatchNormOptions& options_)
-    : torch::nn::Module("ManualBatchNorm" + std::to_string(D) + "d"), options(options_) {
+    : SKIPZOO_NAMED_MODULE("ManualBatchNorm" + std::to_string(D) + "d"), options(options_) {
   reset();
 }
+#undef SKIPZOO_NAMED_MODULE
 
 template <size_t D>
 void ManualBatchNormImpl<D>::reset() {

@@ -1,4 +1,5 @@
 #include <skipzoo/models/script.h>
+#include <torch/version.h>
 
 #include <atomic>
 #include <cstdio>
@@ -55,14 +56,23 @@ std::vector<int64_t> vec(const torch::ExpandingArray<D>& a) {
   return std::vector<int64_t>(a->begin(), a->end());
 }
 
+// LibTorch's option variants are c10::variant up to 2.1 and std::variant from 2.2 on.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
+using std::get;
+using std::get_if;
+#else
+using c10::get;
+using c10::get_if;
+#endif
+
 // Only explicit zero padding is used by the zoo; other modes would need other ops.
 template <typename Options>
 std::vector<int64_t> explicit_padding(const Options& o) {
-  TORCH_CHECK(c10::get_if<torch::ExpandingArray<2>>(&o.padding()) != nullptr,
+  TORCH_CHECK(get_if<torch::ExpandingArray<2>>(&o.padding()) != nullptr,
               "script twin: only explicit conv padding is supported");
-  TORCH_CHECK(c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()) != nullptr,
+  TORCH_CHECK(get_if<torch::enumtype::kZeros>(&o.padding_mode()) != nullptr,
               "script twin: only zero padding_mode is supported");
-  return vec(c10::get<torch::ExpandingArray<2>>(o.padding()));
+  return vec(get<torch::ExpandingArray<2>>(o.padding()));
 }
 
 torch::jit::Module conv2d_twin(const torch::nn::Conv2dImpl& conv) {
