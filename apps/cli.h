@@ -32,7 +32,11 @@ void add_experiment_command(CLI::App& app);  // the `experiment` group
 void add_data_command(CLI::App& app);
 void add_bench_command(CLI::App& app);  // creates the `bench` group
 void add_export_command(CLI::App& app);
-// `bench infer`, added to the `bench` group by add_bench_command.
+// The `bench` subcommands (cmd_bench_*.cpp), added to the group by add_bench_command.
+void add_bench_train_command(CLI::App& bench_group);
 void add_bench_infer_command(CLI::App& bench_group);
+void add_bench_peak_command(CLI::App& bench_group);
+void add_bench_loader_command(CLI::App& bench_group);
+void add_bench_chart_command(CLI::App& bench_group);
 
 }  // namespace skipzoo::app

@@ -11,9 +11,9 @@
 #include <iomanip>
 #include <iostream>
 #include <numeric>
-#include <sstream>
 #include <unistd.h>
 
+#include "bench_flags.h"
 #include "cli.h"
 #include "model_flags.h"
 
@@ -28,26 +28,9 @@ struct InferFlags {
   std::string input = "3,224,224";
   std::string mode;  // "" = eager for a model name, script for a file
   int warmup = 5, iters = 20;
+  std::string grad_mode = "inference";  // or "no-grad": NoGradGuard, to measure what InferenceMode saves
   bool json = false;
 };
-
-std::vector<int64_t> parse_input(const std::string& text) {
-  std::vector<int64_t> dims;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    try {
-      size_t used = 0;
-      const long long v = std::stoll(item, &used);
-      if (used != item.size() || v < 1) throw std::invalid_argument(item);
-      dims.push_back(v);
-    } catch (const std::exception&) {
-      throw UsageError("--input '" + text + "': expected positive integers C,H,W (or F for the MLP)");
-    }
-  }
-  if (dims.size() != 1 && dims.size() != 3) throw UsageError("--input '" + text + "': expected C,H,W (or F for the MLP)");
-  return dims;
-}
 
 using Forward = std::function<torch::Tensor(const torch::Tensor&)>;
 
@@ -102,21 +85,29 @@ double percentile(std::vector<double> v, double q) {
 void run_bench(const InferFlags& flags) {
   InferFlags f = flags;
   f.config.name = f.model;
-  auto shape = parse_input(f.input);
+  auto shape = bench_input_dims(f.input);
   shape.insert(shape.begin(), f.batch);
   std::string mode = f.mode;
   auto forward = build_runner(f, mode);
 
-  c10::InferenceMode guard;
   const auto x = torch::randn(shape);
-  for (int i = 0; i < f.warmup; ++i) forward(x);
   std::vector<double> ms;
   std::vector<int64_t> out_shape;
-  for (int i = 0; i < f.iters; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    const auto y = forward(x);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-    out_shape = y.sizes().vec();
+  auto timed = [&] {
+    for (int i = 0; i < f.warmup; ++i) forward(x);
+    for (int i = 0; i < f.iters; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      const auto y = forward(x);
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      out_shape = y.sizes().vec();
+    }
+  };
+  if (f.grad_mode == "inference") {
+    c10::InferenceMode guard;
+    timed();
+  } else {
+    torch::NoGradGuard guard;
+    timed();
   }
   const double mean = std::accumulate(ms.begin(), ms.end(), 0.0) / static_cast<double>(ms.size());
   const double median = percentile(ms, 0.5);
@@ -127,6 +118,7 @@ void run_bench(const InferFlags& flags) {
                       {"input", shape},
                       {"output", out_shape},
                       {"threads", at::get_num_threads()},
+                      {"grad_mode", f.grad_mode},
                       {"warmup", f.warmup},
                       {"iters", f.iters},
                       {"ms_mean", mean},
@@ -161,6 +153,9 @@ void add_bench_infer_command(CLI::App& bench_group) {
                   "optimize_for_inference) "
                   "(default: eager for a name, script for a file)")
       ->check(CLI::IsMember({"eager", "script", "optimized"}));
+  cmd->add_option("--grad-mode", f->grad_mode, "inference (c10::InferenceMode) or no-grad (torch::NoGradGuard)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"inference", "no-grad"}));
   cmd->add_option("--warmup", f->warmup, "untimed iterations first")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--iters", f->iters, "timed iterations")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--json", f->json, "print one JSON object instead of a line (default: off)");

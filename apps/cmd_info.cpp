@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "model_flags.h"
 
 namespace skipzoo::app {
 
@@ -54,22 +55,7 @@ std::string bytes_text(int64_t bytes) {
 std::vector<int64_t> parse_input(const std::string& text, const models::Model& model) {
   const auto expected = models::default_input_shape(model);
   const std::string form = expected.size() == 1 ? "C" : "C,H,W";
-  std::vector<int64_t> shape;
-  std::stringstream in(text);
-  std::string part;
-  while (std::getline(in, part, ',')) {
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(part, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != part.size() || v < 1) {
-      throw UsageError("--input '" + text + "': expected positive integers separated by commas (" + form + ")");
-    }
-    shape.push_back(v);
-  }
+  const auto shape = parse_input_dims(text, form);
   if (shape.size() != expected.size()) {
     throw UsageError("--input '" + text + "': model '" + model.config.name + "' takes " + form + " (" +
                      std::to_string(expected.size()) + " number" + (expected.size() == 1 ? "" : "s") + ")");

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "cli.h"
+#include "cpu_block_cache.h"
 
 namespace skipzoo::app {
 
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    install_cpu_block_cache(default_cpu_block_cache_budget());
     it->second();
   } catch (const ExitStatus& status) {
     return status.code;

@@ -5,8 +5,8 @@ with skipzoo's C++ eager module and its exports (`skipzoo bench infer`).
   /usr/bin/python3 bench/infer_python.py --model resnet50 --input 3,224,224 [--batch 1] [--threads 2] [--json]
   /usr/bin/python3 bench/infer_python.py --compare --cli build/apps/skipzoo [--threads 2] [--iters 20]
 
-`--model unet` is a Python U-Net built like skipzoo's default `unet` (depth 4, base width 32,
-bilinear upsampling, BatchNorm); --compare first checks that it gives the skipzoo export's
+`--model unet` is a Python U-Net built like skipzoo's default `unet` (bench/py_zoo.py: depth 4,
+base width 32, bilinear upsampling, BatchNorm); --compare first checks that it gives the skipzoo export's
 outputs with the export's weights, so both sides time the same network.
 Run with Debian's /usr/bin/python3 (torch 1.13, torchvision 0.14) on a quiet machine.
 """
@@ -16,72 +16,16 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 import torch
-import torch.nn.functional as F
-import torchvision
-from torch import nn
 
-
-class ConvBlock(nn.Module):
-    def __init__(self, cin, cout):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(x)))
-
-
-class UpBlock(nn.Module):
-    def __init__(self, cin, skip, cout):
-        super().__init__()
-        self.conv = ConvBlock(cin + skip, cout)
-
-    def forward(self, x, skip):
-        x = F.interpolate(x, size=(x.shape[2] * 2, x.shape[3] * 2), mode="bilinear", align_corners=False)
-        return self.conv(torch.cat([x, skip], 1))
-
-
-class UNet(nn.Module):
-    """skipzoo's `unet` in Python, with the same state_dict keys."""
-
-    def __init__(self, in_channels=3, classes=2, depth=4, base_width=32):
-        super().__init__()
-        self.multiple = 2 ** depth
-        width = base_width
-        self.down = nn.ModuleList([ConvBlock(in_channels, width)])
-        for _ in range(depth):
-            self.down.append(ConvBlock(width, width * 2))
-            width *= 2
-        self.up = nn.ModuleList()
-        for _ in range(depth):
-            self.up.append(UpBlock(width, width // 2, width // 2))
-            width //= 2
-        self.head = nn.Conv2d(width, classes, 1)
-
-    def forward(self, x):
-        h, w = x.shape[2], x.shape[3]
-        m = self.multiple
-        x = F.pad(x, [0, (m - w % m) % m, 0, (m - h % m) % m])
-        skips = []
-        for i, block in enumerate(self.down):
-            if i > 0:
-                x = F.max_pool2d(x, 2, 2)
-            x = block(x)
-            skips.append(x)
-        for i, block in enumerate(self.up):
-            x = block(x, skips[-2 - i])
-        return self.head(x)[:, :, :h, :w]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import py_zoo  # noqa: E402  (the U-Net built like skipzoo's, torchvision's ResNets)
 
 
 def build(name):
-    return UNet() if name == "unet" else getattr(torchvision.models, name)()
+    return py_zoo.build_model(name)[0]
 
 
 def measure(model, shape, warmup, iters):
@@ -101,16 +45,7 @@ def measure(model, shape, warmup, iters):
 
 def check_same_network(cli, name, threads):
     """The skipzoo export's weights in the Python model give the export's outputs."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "m.ts")
-        subprocess.run([cli, "--threads", str(threads), "export", "--model", name, "--out", path],
-                       check=True, capture_output=True)
-        script = torch.jit.load(path)
-    model = build(name).eval()
-    model.load_state_dict(script.state_dict(), strict=True)
-    x = torch.randn(1, 3, 67, 45)
-    with torch.no_grad():
-        diff = (model(x) - script(x)).abs().max().item()
+    diff = py_zoo.same_network(cli, name, build(name), threads)
     if diff > 1e-4:
         sys.exit(f"{name}: the Python model differs from skipzoo's export by {diff}")
 

@@ -1,0 +1,57 @@
+// `skipzoo bench chart`: draws a grouped bar chart (engine/plot.h) from a small JSON file, so that
+// bench/compare_pytorch.py makes its figure with skipzoo itself and needs no plotting package.
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iostream>
+
+#include "bench_flags.h"
+#include "engine/plot.h"
+
+namespace skipzoo::app {
+
+namespace {
+
+// Reads {"labels": [..], "groups": [{"name": .., "values": [..]}], "title", "x_label", "y_label",
+// "reference", "decimals"}; every problem is reported with the file's name.
+cv::Mat chart_from_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UsageError(path + ": cannot open the chart description");
+  nlohmann::json spec;
+  try {
+    spec = nlohmann::json::parse(in);
+    BarChartOptions o;
+    o.title = spec.value("title", "");
+    o.x_label = spec.value("x_label", "");
+    o.y_label = spec.value("y_label", "");
+    o.decimals = spec.value("decimals", 2);
+    if (spec.contains("reference")) o.reference = spec.at("reference").get<double>();
+    std::vector<std::vector<double>> values;
+    for (const auto& g : spec.at("groups")) {
+      o.group_names.push_back(g.at("name").get<std::string>());
+      values.push_back(g.at("values").get<std::vector<double>>());
+    }
+    return bar_chart(spec.at("labels").get<std::vector<std::string>>(), values, o);
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(path + ": not a chart description (labels, groups [{name, values}]): " + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(path + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+void add_bench_chart_command(CLI::App& bench_group) {
+  auto* cmd = bench_group.add_subcommand("chart", "grouped bar chart PNG of benchmark results described in JSON");
+  cmd->footer(R"(JSON: {"labels": ["a", "b"], "groups": [{"name": "x", "values": [1.2, 0.9]}], "title": "...",)"
+              R"( "y_label": "...", "reference": 1.0, "decimals": 2})");
+  auto in = std::make_shared<std::string>(), out = std::make_shared<std::string>();
+  cmd->add_option("--in", *in, "the chart description (JSON)")->required();
+  cmd->add_option("--out", *out, "the PNG to write")->required();
+  on_run(cmd, [in, out] {
+    save_png(*out, chart_from_file(*in));
+    std::cout << "wrote " << *out << "\n";
+  });
+}
+
+}  // namespace skipzoo::app
