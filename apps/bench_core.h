@@ -31,9 +31,6 @@ torch::Device bench_device(const std::string& name);
 // Waits until the device has finished its queued work (CUDA); nothing to wait for on the CPU.
 void synchronize(const torch::Device& device);
 
-// Every 4-D parameter in channels-last layout (torch::nn::Module::to takes no memory format).
-void to_channels_last(torch::nn::Module& module);
-
 // ---- training step ----------------------------------------------------------------------
 
 struct TrainBenchOptions {
@@ -42,7 +39,7 @@ struct TrainBenchOptions {
   std::vector<int64_t> input;  // C,H,W (F for vector models); empty: the model's default size
   int64_t steps = 10;          // timed steps
   int64_t warmup = 3;          // untimed steps first
-  bool channels_last = false;  // model and input in channels-last layout
+  bool channels_last = true;   // model and input in channels-last layout, as `skipzoo train` does
   bool grad_to_none = true;    // zero_grad(set_to_none): no memset, gradients allocated by backward
   std::string device = "cpu";
   bool amp = false;            // bfloat16 autocast for forward and loss

@@ -1,6 +1,7 @@
 // The training-step benchmark (bench_core.h). bench/python_bench.py times the same step in
 // Python: same optimizer, loss, data and timing, so their ratio is the framework's difference.
 #include <skipzoo/models/analysis.h>
+#include <skipzoo/models/weights.h>
 #include <torch/version.h>
 
 #include <chrono>
@@ -107,7 +108,7 @@ TrainBenchResult run_train_bench(const TrainBenchOptions& options) {
   model.module().train();
   model.module().to(device);
   if (options.channels_last) {
-    to_channels_last(model.module());
+    models::to_memory_format(model.module(), at::MemoryFormat::ChannelsLast);
     if (inputs.dim() == 4) inputs = inputs.contiguous(at::MemoryFormat::ChannelsLast);
   }
 

@@ -26,7 +26,8 @@ void add_bench_train_command(CLI::App& bench_group) {
   cmd->add_option("--input", *input, "input size C,H,W (F for vector models) (default: the model's, as `skipzoo info`)");
   cmd->add_option("--steps", o->steps, "timed steps")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--warmup", o->warmup, "untimed steps first")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--channels-last", o->channels_last, "model weights and input in channels-last layout (default: off)");
+  cmd->add_flag("--channels-last,!--contiguous", o->channels_last,
+                "weights and input in channels-last layout, as `skipzoo train` (default), or --contiguous");
   cmd->add_option("--zero-grad", *zero_grad, "none (set_to_none: free the gradients) or zeros (memset them)")
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "zeros"}));

@@ -31,6 +31,7 @@ struct TrainFlags {
   uint64_t seed = 0;
   std::string device = "cpu";
   bool no_amp = false;
+  bool contiguous = false;  // true: NCHW weights and batches instead of channels-last
   int64_t val_every = 1;
   int workers = 2;
   int64_t cache_mb = 1024;
@@ -42,7 +43,7 @@ struct TrainFlags {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainFlags, out, model, classes, options, weights, skip_head, epochs,
                                                 iters, batch, optimizer, lr, weight_decay, momentum, schedule, warmup,
-                                                clip_grad, decay_all, seed, device, no_amp, val_every, workers, cache_mb,
+                                                clip_grad, decay_all, seed, device, no_amp, contiguous, val_every, workers, cache_mb,
                                                 channels, norm, augment, no_export)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DataFlags, data, mask_suffix, mask_values, ignore_value, max_classes,
                                                 skip_bad, val_fraction, split_seed)

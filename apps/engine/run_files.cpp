@@ -80,7 +80,9 @@ void write_run_logs(const std::string& run_dir, const nlohmann::json& history, c
   write_json((dir / "metrics.json").string(), history);
   write_csv((dir / "metrics.csv").string(), history, main_metric);
 
-  Series loss{"training loss", {}, {}}, metric{"validation " + main_metric, {}, {}};
+  Series loss, metric;
+  loss.name = "training loss";
+  metric.name = "validation " + main_metric;
   metric.right_axis = true;
   metric.markers = true;
   for (const auto& row : history) {

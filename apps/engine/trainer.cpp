@@ -1,5 +1,7 @@
 #include "engine/trainer.h"
 
+#include <skipzoo/models/weights.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -44,10 +46,15 @@ Trainer::Trainer(models::Model& model, BatchSource& data, TaskHooks& task, Train
     throw std::runtime_error("--device cuda: no CUDA device is available to this LibTorch build");
   }
   if (data_.batches_per_epoch() < 1) throw std::runtime_error("the training data yields no batch");
-  model_.module().to(device_);
+  place_model();
   optimizer_ = make_optimizer(model_.module(), options_.optimizer);
   state_.config_json = config_.dump();
   std::filesystem::create_directories(run_dir_);
+}
+
+void Trainer::place_model() {
+  model_.module().to(device_);
+  if (options_.channels_last) models::to_memory_format(model_.module(), at::MemoryFormat::ChannelsLast);
 }
 
 int64_t Trainer::total_steps() const {
@@ -56,7 +63,7 @@ int64_t Trainer::total_steps() const {
 
 void Trainer::resume(CheckpointReader& checkpoint) {
   checkpoint.load_model(model_.module());
-  model_.module().to(device_);
+  place_model();
   checkpoint.load_optimizer(*optimizer_);
   checkpoint.restore_rng();
   const auto config_json = state_.config_json;
@@ -106,6 +113,7 @@ TrainResult Trainer::run() {
       lr = scheduled_lr(options_.optimizer.lr, state_.step, total, options_.schedule);
       set_lr(*optimizer_, lr);
       auto inputs = batch.inputs.to(device_, /*non_blocking=*/true);
+      if (options_.channels_last && inputs.dim() == 4) inputs = inputs.contiguous(at::MemoryFormat::ChannelsLast);
       auto targets = batch.targets.to(device_, /*non_blocking=*/true);
       model_.module().zero_grad(/*set_to_none=*/true);
       torch::Tensor loss;

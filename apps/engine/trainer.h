@@ -49,6 +49,7 @@ struct TrainOptions {
   double clip_grad_norm = 0;  // 0: no clipping
   std::string device = "cpu";
   bool amp = true;            // bf16 autocast on CUDA; never on CPU
+  bool channels_last = true;  // 4-D weights and batches in channels-last layout (oneDNN's NHWC kernels)
   bool export_model = true;   // write model.ts from the best checkpoint at the end
 };
 
@@ -79,6 +80,7 @@ class Trainer {
   int64_t total_steps() const;
 
  private:
+  void place_model();  // on the device, in the training layout
   void save(const std::string& name);
   void log_epoch(nlohmann::json row);
   nlohmann::json validate(int64_t epoch);

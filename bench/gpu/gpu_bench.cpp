@@ -3,7 +3,7 @@
 // PyTorch. Same code (apps/bench_*.cpp), same flags, same JSON; bench/compare_pytorch.py drives it.
 //
 //   skipzoo_gpu_bench [--threads N] bench train --model NAME [--batch B] [--input C,H,W] [--steps N]
-//       [--warmup N] [--channels-last] [--zero-grad none|zeros] [--device cuda] [--amp] [--seed S]
+//       [--warmup N] [--channels-last|--contiguous] [--zero-grad none|zeros] [--device cuda] [--amp] [--seed S]
 //       [--options JSON] [--classes K] [--in-channels C] [--json]
 //   skipzoo_gpu_bench --version
 //   skipzoo_gpu_bench [--threads N] bench peak [--batch B] [--channels C] [--size S] [--iters N]
@@ -81,7 +81,7 @@ nlohmann::json train(const Flags& f) {
   if (f.has("--input")) o.input = dims(f.text("--input", ""));
   o.steps = f.integer("--steps", o.steps);
   o.warmup = f.integer("--warmup", o.warmup);
-  o.channels_last = f.has("--channels-last");
+  o.channels_last = !f.has("--contiguous");  // channels-last by default, as `skipzoo bench train`
   o.grad_to_none = f.text("--zero-grad", "none") == "none";
   o.device = f.text("--device", "cuda");
   o.amp = f.has("--amp");
@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
                                                           "--seed"}
                                : std::vector<std::string>{"--batch", "--channels", "--size", "--iters", "--warmup",
                                                           "--device"},
-                      is_train ? std::vector<std::string>{"--channels-last", "--amp", "--json"}
+                      is_train ? std::vector<std::string>{"--channels-last", "--contiguous", "--amp", "--json"}
                                : std::vector<std::string>{"--amp", "--json"});
     std::cout << (is_train ? train(flags) : peak(flags)).dump() << std::endl;
   } catch (const std::exception& e) {

@@ -159,7 +159,8 @@ NamedTensors read_weights(const std::string& path) {
 
 void save_state_dict(const torch::nn::Module& module, const std::string& path) {
   c10::Dict<std::string, torch::Tensor> dict;
-  for (const auto& [key, tensor] : state_dict(module)) dict.insert(key, tensor.detach().cpu());
+  // Contiguous: a plain file whatever layout training used.
+  for (const auto& [key, tensor] : state_dict(module)) dict.insert(key, tensor.detach().cpu().contiguous());
   const auto bytes = torch::pickle_save(dict);
   write_file_atomic(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary);
@@ -190,6 +191,13 @@ void write_file_atomic(const std::string& path, const std::function<void(const s
     std::error_code ec;
     fs::remove(tmp, ec);
     throw;
+  }
+}
+
+void to_memory_format(torch::nn::Module& module, at::MemoryFormat format) {
+  torch::NoGradGuard no_grad;
+  for (auto& [key, tensor] : state_dict(module)) {
+    if (tensor.dim() == 4) tensor.set_data(tensor.data().contiguous(format));
   }
 }
 

@@ -48,6 +48,11 @@ void save_state_dict(const torch::nn::Module& module, const std::string& path);
 
 LoadReport load_weights(torch::nn::Module& module, const std::string& path, const LoadOptions& options = {});
 
+// Every 4-D parameter and buffer in `format` (torch::nn::Module::to takes no memory format).
+// Channels-last convolution weights make oneDNN run convolutions in NHWC on the CPU: measured
+// 1.06-1.26x faster training steps on the zoo's models (docs/benchmarks.md).
+void to_memory_format(torch::nn::Module& module, at::MemoryFormat format);
+
 // Writes `path` through a temporary file in the same folder, renamed into place only when
 // `write` succeeded: readers never see a partial file, and a failure leaves none behind.
 void write_file_atomic(const std::string& path, const std::function<void(const std::string& tmp_path)>& write);
