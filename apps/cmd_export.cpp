@@ -1,5 +1,6 @@
-// `skipzoo export`: a zoo model (seeded initialisation or imported weights) as a TorchScript
-// file with skipzoo.json inside, and optionally as a plain state dict for Python/torchvision.
+// `skipzoo export`: a zoo model (seeded initialisation, imported weights, or a training run's
+// checkpoint) as a TorchScript file with skipzoo.json inside, and optionally as a plain state
+// dict for Python/torchvision.
 #include <skipzoo/models/export.h>
 #include <skipzoo/models/weights.h>
 
@@ -7,6 +8,7 @@
 #include <iostream>
 
 #include "cli.h"
+#include "engine/predictor.h"
 #include "model_flags.h"
 
 namespace fs = std::filesystem;
@@ -21,6 +23,7 @@ struct ExportFlags {
   bool no_strict = false;
   bool skip_head = false;
   uint64_t seed = 0;
+  std::string checkpoint;  // a run checkpoint or run directory instead of --model
   std::string out, state_dict, metadata = "{}";
   bool optimize = false;
 };
@@ -82,12 +85,33 @@ models::Model model_from_flags(const ExportFlags& f) {
   return model;
 }
 
+// A run's checkpoint (or its directory's best.ckpt) with the run's metadata (task, classes,
+// normalisation, tiling), --metadata merged over it.
+models::Model model_from_checkpoint(const ExportFlags& f, models::ExportOptions& options) {
+  std::error_code ec;
+  const auto path = fs::is_directory(f.checkpoint, ec) ? (fs::path(f.checkpoint) / "best.ckpt").string() : f.checkpoint;
+  if (!fs::exists(path, ec)) throw UsageError("--checkpoint: '" + path + "' does not exist");
+  const auto loaded = load_checkpoint_model(path);
+  auto metadata = run_metadata(loaded.config);
+  try {
+    metadata.merge_patch(nlohmann::json::parse(f.metadata));
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError("--metadata is not a JSON object: " + std::string(e.what()));
+  }
+  options.metadata_json = metadata.dump();
+  return *loaded.model;
+}
+
 }  // namespace
 
 void add_export_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("export", "write a model as TorchScript (+ skipzoo.json metadata) for Python or C++");
   auto f = std::make_shared<ExportFlags>();
-  cmd->add_option("--model", f->config.name, "model name (see `skipzoo models`)")->required();
+  auto* model = cmd->add_option("--model", f->config.name, "model name (see `skipzoo models`)");
+  auto* checkpoint = cmd->add_option("--checkpoint", f->checkpoint,
+                                     "a `skipzoo train` checkpoint, or a run directory (its best.ckpt), instead of "
+                                     "--model: its weights and the run's metadata");
+  model->excludes(checkpoint);
   add_model_config_flags(cmd, f->config);
   cmd->add_option("--weights", f->weights,
                   "initial weights: a torch.save(dict(model.state_dict()), f) file or a TorchScript archive "
@@ -115,7 +139,13 @@ void add_export_command(CLI::App& app) {
     ExportOutputs outputs{f->out, f->state_dict, {}};
     outputs.options.optimize = f->optimize;
     outputs.options.metadata_json = f->metadata;
-    const auto model = model_from_flags(*f);
+    if (f->checkpoint.empty() && f->config.name.empty()) throw UsageError("export needs --model NAME or --checkpoint RUN");
+    if (!f->checkpoint.empty() && (!f->weights.empty() || f->config.classes != -1 || f->config.in_channels != -1 ||
+                                   f->config.options != "{}")) {
+      throw UsageError("--checkpoint brings its own model and weights: drop --weights, --classes, --in-channels and "
+                       "--options");
+    }
+    const auto model = f->checkpoint.empty() ? model_from_flags(*f) : model_from_checkpoint(*f, outputs.options);
     try {
       write_exports(model, outputs);
     } catch (const std::invalid_argument& e) {

@@ -82,6 +82,28 @@ TEST(SegApp, TinyRunLearnsAndTheExportPredictsTheSameMasks) {
   const auto metrics = app::read_json(tmp.file("eval.json"));
   EXPECT_GE(metrics["pixel_acc"].get<double>(), 0.9);
   EXPECT_EQ(metrics["split"], "val");
+
+  // `export --checkpoint RUN`: the same file as the run's own model.ts, optimized on request.
+  r = run_cli("--threads 1 export --checkpoint " + run + " --out " + tmp.file("again.ts") + " --state-dict " +
+              tmp.file("sd.pt"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto a = skipzoo::models::load_torchscript(run + "/model.ts"), b = skipzoo::models::load_torchscript(tmp.file("again.ts"));
+  EXPECT_EQ(a.metadata_json, b.metadata_json);
+  auto x = torch::randn({1, 3, 37, 53});
+  auto ma = a.module, mb = b.module;
+  EXPECT_TRUE(torch::equal(ma.forward({x}).toTensor(), mb.forward({x}).toTensor()));
+  const auto sd = skipzoo::models::read_weights(tmp.file("sd.pt"));
+  EXPECT_FALSE(sd.empty());
+  for (const auto& [key, t] : sd) EXPECT_TRUE(t.is_contiguous()) << key;  // plain tensors for Python
+  r = run_cli("--threads 1 export --checkpoint " + run + "/best.ckpt --optimize --out " + tmp.file("opt.ts"));
+  EXPECT_EQ(r.code, 0) << r.output;
+  r = run_cli("export --checkpoint " + run + " --classes 5 --out " + tmp.file("bad.ts"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("--checkpoint brings its own model"), std::string::npos) << r.output;
+  r = run_cli("export --checkpoint " + tmp.file("nowhere") + " --out " + tmp.file("bad.ts"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp.file("bad.ts")));
 }
 
 TEST(SegApp, OneEpochPlusResumeEqualsTwoStraightEpochs) {
