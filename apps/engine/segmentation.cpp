@@ -56,7 +56,8 @@ cv::Mat display_rgb(const cv::Mat& image) {
 cv::Mat overlay_labels(const cv::Mat& image, const cv::Mat& labels, double alpha) {
   cv::Mat base = display_rgb(image).clone(), colors = colorize_labels(labels), blended;
   cv::addWeighted(base, 1 - alpha, colors, alpha, 0, blended);
-  blended.copyTo(base, labels != data::kIgnoreIndex);
+  // Background (class 0) and ignored pixels keep the image as it is: only objects are tinted.
+  blended.copyTo(base, (labels != data::kIgnoreIndex) & (labels != 0));
   return base;
 }
 

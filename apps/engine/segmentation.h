@@ -35,7 +35,7 @@ torch::Tensor segment_image(const ForwardFn& forward, const cv::Mat& image, cons
 cv::Mat colorize_labels(const cv::Mat& labels);
 // An 8-bit RGB view of any decoded image (16-bit scaled, gray replicated, alpha dropped).
 cv::Mat display_rgb(const cv::Mat& image);
-// Image with the labels' colours blended over it (ignored pixels left as they are).
+// Image with the labels' colours blended over it (background and ignored pixels left as they are).
 cv::Mat overlay_labels(const cv::Mat& image, const cv::Mat& labels, double alpha = 0.45);
 // image | truth | prediction side by side, with captions.
 cv::Mat overlay_panel(const cv::Mat& image, const cv::Mat& truth, const cv::Mat& prediction);
