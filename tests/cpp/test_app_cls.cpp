@@ -4,7 +4,7 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include "data_test_util.h"
+#include "test_util.h"
 #include "engine/run_files.h"
 
 using skipzoo::test::run_cli;

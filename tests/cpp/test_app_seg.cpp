@@ -10,7 +10,7 @@
 #include <opencv2/imgproc.hpp>
 #include <thread>
 
-#include "data_test_util.h"
+#include "test_util.h"
 #include "engine/checkpoint.h"
 #include "engine/predictor.h"
 #include "engine/run_files.h"

@@ -4,7 +4,7 @@
 #include <skipzoo/data.h>
 #include <zlib.h>
 
-#include "data_test_util.h"
+#include "test_util.h"
 
 namespace data = skipzoo::data;
 using skipzoo::test::TempDir;

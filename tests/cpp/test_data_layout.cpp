@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "data_test_util.h"
+#include "test_util.h"
 
 namespace data = skipzoo::data;
 using skipzoo::test::TempDir;

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 #include <skipzoo/data.h>
 
-#include "data_test_util.h"
+#include "test_util.h"
 
 namespace data = skipzoo::data;
 using skipzoo::test::error_of;

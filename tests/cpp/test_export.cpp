@@ -12,12 +12,14 @@
 #include <set>
 
 #include "../tools/export_cases.h"
+#include "test_util.h"
 
 namespace zoo = skipzoo::models;
 namespace fs = std::filesystem;
 using skipzoo::testing::ExportCase;
 using skipzoo::testing::randomize_norm_stats;
 using json = nlohmann::json;
+using skipzoo::test::error_of;
 
 namespace {
 
@@ -30,15 +32,6 @@ fs::path scratch_dir() {
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 zoo::Model eval_model(const zoo::ModelConfig& config) {

@@ -5,23 +5,17 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_util.h"
+
 namespace zoo = skipzoo::models;
 namespace fs = std::filesystem;
+using skipzoo::test::error_of;
 
 namespace {
 fs::path scratch(const std::string& name) {
   auto dir = fs::temp_directory_path() / ("skipzoo_weights_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   return dir / name;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "no error";
 }
 }  // namespace
 

@@ -1,5 +1,5 @@
 #pragma once
-// Helpers for the data tests: a temporary folder, small files, running the CLI.
+// Helpers shared by the C++ tests: a temporary folder, small files, error messages, running the CLI.
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 #include <sys/wait.h>
