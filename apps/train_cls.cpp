@@ -74,18 +74,13 @@ void run(TrainFlags t, DataFlags d, ClsFlags c, const CLI::App* cmd) {
   sampling.crop.scale_min = c.scale_min;
   sampling.augment = parse_augment(t.augment, data::AugmentOptions::classification());
   sampling.cache_bytes = t.cache_mb * (int64_t{1} << 20);
-  const int64_t channels = data::read_image(dataset.train.front().image, sampling.read).channels();
-  std::vector<std::string> train_images;
-  for (const auto& sample : dataset.train) train_images.push_back(sample.image);
-  sampling.norm = resolve_normalization(t.norm, train_images, sampling.read, channels);
+  const auto input = resolve_input(t.norm, image_paths(dataset.train), sampling.read);
+  const int64_t channels = input.channels;
+  sampling.norm = input.norm;
   auto source = std::make_shared<data::ClassificationCrops>(dataset.train, sampling);
 
   auto model = make_model(t, classes, channels, "classification");
-  data::LoaderOptions loader;
-  loader.batch_size = t.batch;
-  loader.workers = t.workers;
-  loader.seed = t.seed;
-  LoaderSource batches(std::make_unique<data::Loader>(source, loader));
+  LoaderSource batches(make_loader(source, t));
 
   const auto view = eval_transform(c);
   nlohmann::json metadata = {{"class_names", dataset.class_names},

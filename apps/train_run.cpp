@@ -69,16 +69,26 @@ nlohmann::json model_json(const models::Model& model) {
           {"options", nlohmann::json::parse(model.config.options)}};
 }
 
-data::Normalization resolve_normalization(const std::string& spec, const std::vector<std::string>& images,
-                                          const data::ImageReadOptions& read, int64_t channels) {
-  auto norm = parse_normalization(spec, spec == "auto" ? estimate_normalization(images, read, channels)
-                                                       : data::Normalization());
+RunInput resolve_input(const std::string& spec, const std::vector<std::string>& images,
+                       const data::ImageReadOptions& read) {
+  RunInput in;
+  in.channels = data::read_image(images.front(), read).channels();
+  in.norm = parse_normalization(spec, spec == "auto" ? estimate_normalization(images, read, in.channels)
+                                                     : data::Normalization());
   try {
-    norm.check(channels);
+    in.norm.check(in.channels);
   } catch (const std::invalid_argument& e) {
     throw UsageError("--norm " + spec + ": " + e.what());
   }
-  return norm;
+  return in;
+}
+
+std::unique_ptr<data::Loader> make_loader(std::shared_ptr<const data::SampleSource> source, const TrainFlags& t) {
+  data::LoaderOptions options;
+  options.batch_size = t.batch;
+  options.workers = t.workers;
+  options.seed = t.seed;
+  return std::make_unique<data::Loader>(std::move(source), options);
 }
 
 nlohmann::json normalization_json(const data::Normalization& norm, int64_t channels) {

@@ -3,6 +3,7 @@
 // the model, resolving normalisation, and training + exporting with a summary at the end.
 #include <nlohmann/json.hpp>
 #include <skipzoo/data/image.h>
+#include <skipzoo/data/loader.h>
 #include <skipzoo/models/registry.h>
 
 #include <memory>
@@ -32,8 +33,23 @@ void require_out_and_data(const TrainFlags& t, const DataFlags& d);
 models::Model make_model(const TrainFlags& t, int64_t classes, int64_t channels, const std::string& task);
 nlohmann::json model_json(const models::Model& model);
 
-data::Normalization resolve_normalization(const std::string& spec, const std::vector<std::string>& images,
-                                          const data::ImageReadOptions& read, int64_t channels);
+// What the network sees: the channels of the first training image (as read) and --norm
+// ("auto": estimated from `images`).
+struct RunInput {
+  int64_t channels = 0;
+  data::Normalization norm;
+};
+RunInput resolve_input(const std::string& norm_spec, const std::vector<std::string>& images,
+                       const data::ImageReadOptions& read);
+template <typename Sample>
+std::vector<std::string> image_paths(const std::vector<Sample>& samples) {
+  std::vector<std::string> paths;
+  for (const auto& sample : samples) paths.push_back(sample.image);
+  return paths;
+}
+
+// The run's prefetching loader: --batch, --workers, --seed.
+std::unique_ptr<data::Loader> make_loader(std::shared_ptr<const data::SampleSource> source, const TrainFlags& t);
 nlohmann::json normalization_json(const data::Normalization& norm, int64_t channels);  // one value per channel
 
 // Trains (or continues) the run, exports model.ts from best.ckpt (last.ckpt without a

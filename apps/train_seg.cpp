@@ -84,18 +84,13 @@ void run(TrainFlags t, DataFlags d, SegFlags s, const CLI::App* cmd) {
   sampling.patch.pad = s.pad == "reflect" ? data::PadMode::Reflect : data::PadMode::Constant;
   sampling.augment = parse_augment(t.augment, data::AugmentOptions::segmentation());
   sampling.cache_bytes = t.cache_mb * (int64_t{1} << 20);
-  const int64_t channels = data::read_image(dataset.train.front().image, sampling.read).channels();
-  std::vector<std::string> train_images;
-  for (const auto& sample : dataset.train) train_images.push_back(sample.image);
-  sampling.norm = resolve_normalization(t.norm, train_images, sampling.read, channels);
+  const auto input = resolve_input(t.norm, image_paths(dataset.train), sampling.read);
+  const int64_t channels = input.channels;
+  sampling.norm = input.norm;
   auto source = std::make_shared<data::SegmentationPatches>(dataset.train, mapping, sampling);
 
   auto model = make_model(t, classes, channels, "segmentation");
-  data::LoaderOptions loader;
-  loader.batch_size = t.batch;
-  loader.workers = t.workers;
-  loader.seed = t.seed;
-  LoaderSource batches(std::make_unique<data::Loader>(source, loader));
+  LoaderSource batches(make_loader(source, t));
 
   nlohmann::json metadata = {{"class_names", segmentation_class_names(d.data, mapping)},
                              {"normalization", normalization_json(sampling.norm, channels)},
