@@ -57,6 +57,11 @@ def experiments(runner, args):
         out.append(("InferenceMode vs NoGradGuard", f"infer {model} bs1 eager",
                     ("NoGradGuard", infer(model, shape, "--grad-mode", "no-grad"), None),
                     ("InferenceMode", infer(model, shape), None), "ms_median", "InferenceMode"))
+    for workers in (1, 2):
+        loader = dict(runner.loader_cmds(workers))["skipzoo"]
+        out.append(("PNG decoder (SKIPZOO_PNG_DECODER)", f"loader 256² patches, {workers} worker{'s' if workers > 1 else ''}",
+                    ("libpng (OpenCV)", loader, env_with(SKIPZOO_PNG_DECODER="libpng")),
+                    ("libdeflate", loader, None), "patches_per_s", "libdeflate for 8/16-bit gray/RGB/RGBA PNGs"))
     return out
 
 
@@ -80,7 +85,7 @@ def run(runner, args):
 def table(rows):
     lines = ["| change | workload | A | B | A | B | B / A speed | skipzoo uses |", "|---|---|---|---|---:|---:|---:|---|"]
     for r in rows:
-        unit = " ms" if r["metric"] == "ms_median" else " img/s"
+        unit = {"ms_median": " ms", "patches_per_s": " patches/s"}.get(r["metric"], " img/s")
         lines.append(f"| {r['change']} | {r['workload']} | {r['a']} | {r['b']} | {r['value_a']:.2f}{unit} | "
                      f"{r['value_b']:.2f}{unit} | **{r['gain']:.3f}x** | {r['choice']} |")
     return "\n".join(lines)

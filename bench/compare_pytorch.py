@@ -78,6 +78,9 @@ class Runner:
 
     def loader_cmds(self, workers):
         a = self.args
+        if not os.path.isdir(a.data):  # the loader's data set, made once
+            subprocess.run([a.cli, "data", "make-shapes", "--out", a.data, "--count", "64", "--min-size", "256",
+                            "--max-size", "640", "--seed", "0"], check=True, capture_output=True)
         common = ["--data", a.data, "--workers", str(workers), "--patch", "256", "--batch", "8", "--batches",
                   str(a.loader_batches), "--warmup", "3", "--augment", "full", "--json"]
         return [("skipzoo", self.cpp + ["loader"] + common),
@@ -136,9 +139,6 @@ def infer_rows(runner, repeats):
 
 
 def loader_rows(runner, repeats, args):
-    if not os.path.isdir(args.data):
-        subprocess.run([args.cli, "data", "make-shapes", "--out", args.data, "--count", "64", "--min-size", "256",
-                        "--max-size", "640", "--seed", "0"], check=True, capture_output=True)
     rows = []
     for workers in (1, 2):
         runs = [runner.alternate(rep, runner.loader_cmds(workers)) for rep in range(repeats)]

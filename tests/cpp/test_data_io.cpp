@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 #include <skipzoo/data.h>
-#include <zlib.h>
 
+#include "png_writer.h"
 #include "test_util.h"
 
 namespace data = skipzoo::data;
@@ -130,11 +130,8 @@ TEST(DataImageRead, BadFilesNameThePathAndTheReason) {
   EXPECT_NE(error_of([&] { data::read_image(missing); }).find("cannot open"), std::string::npos);
 
   // A PNG whose header says 0 x 5 pixels (a zero-width image).
-  std::string ihdr = std::string("IHDR") + std::string("\0\0\0\0\0\0\0\5\x08\0\0\0\0", 13);
-  const uint32_t crc = crc32(0, reinterpret_cast<const Bytef*>(ihdr.data()), static_cast<uInt>(ihdr.size()));
-  const auto be = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; };
-  const std::string zero_width =
-      std::string("\x89PNG\r\n\x1a\n", 8) + be(13) + ihdr + be(crc) + be(0) + "IEND" + be(crc32(0, reinterpret_cast<const Bytef*>("IEND"), 4));
+  const std::string zero_width = std::string("\x89PNG\r\n\x1a\n", 8) + skipzoo::test::png_ihdr(0, 5, 8, 0) +
+                                 skipzoo::test::png_chunk("IEND", "");
   expect("zero_width.png", zero_width, "0x5 pixels");
 }
 
