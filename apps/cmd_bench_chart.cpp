@@ -2,6 +2,7 @@
 // bench/compare_pytorch.py makes its figure with skipzoo itself and needs no plotting package.
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <iostream>
 
@@ -12,8 +13,8 @@ namespace skipzoo::app {
 
 namespace {
 
-// Reads {"labels": [..], "groups": [{"name": .., "values": [..]}], "title", "x_label", "y_label",
-// "reference", "decimals"}; every problem is reported with the file's name.
+// Reads {"labels": [..], "groups": [{"name": .., "values": [.., null, ..]}], "title", "x_label",
+// "y_label", "reference", "decimals"}; every problem is reported with the file's name.
 cv::Mat chart_from_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw UsageError(path + ": cannot open the chart description");
@@ -29,7 +30,9 @@ cv::Mat chart_from_file(const std::string& path) {
     std::vector<std::vector<double>> values;
     for (const auto& g : spec.at("groups")) {
       o.group_names.push_back(g.at("name").get<std::string>());
-      values.push_back(g.at("values").get<std::vector<double>>());
+      std::vector<double> v;  // null: no bar (e.g. a workload without a target)
+      for (const auto& x : g.at("values")) v.push_back(x.is_null() ? std::nan("") : x.get<double>());
+      values.push_back(v);
     }
     return bar_chart(spec.at("labels").get<std::vector<std::string>>(), values, o);
   } catch (const nlohmann::json::exception& e) {

@@ -61,7 +61,7 @@ def experiments(runner, args):
         loader = dict(runner.loader_cmds(workers))["skipzoo"]
         out.append(("PNG decoder (SKIPZOO_PNG_DECODER)", f"loader 256² patches, {workers} worker{'s' if workers > 1 else ''}",
                     ("libpng (OpenCV)", loader, env_with(SKIPZOO_PNG_DECODER="libpng")),
-                    ("libdeflate", loader, None), "patches_per_s", "libdeflate for 8/16-bit gray/RGB/RGBA PNGs"))
+                    ("libdeflate", loader, None), "patches_per_s", "libdeflate (8/16-bit gray, RGB, RGBA; 8-bit palette)"))
     return out
 
 

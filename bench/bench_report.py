@@ -116,14 +116,22 @@ def replace_block(text, name, body):
     return pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
 
 
+def short_label(r):
+    """The chart's x label of a table row (the chart wraps it at spaces)."""
+    if r["kind"] == "train":
+        return f"train {r['model']} bs{r['batch']}"
+    if r["kind"] == "infer":
+        return f"infer {r['model']} {r['mode']} vs py {'eager' if r['against'] == 'pytorch eager' else 'optimized'}"
+    return f"loader {r['model']}"
+
+
 def chart(results, cli, path):
     rows = results["rows"]
     spec = {"title": "skipzoo / PyTorch (same machine, same run; higher is better)",
             "y_label": "speed ratio", "reference": 1.0,
-            "labels": [workload(r).replace(" vs Python eager", "").replace(" vs Python optimized", " vs py-opt")
-                       .replace("train ", "").replace("infer ", "") for r in rows],
+            "labels": [short_label(r) for r in rows],
             "groups": [{"name": "measured", "values": [r["ratio"] for r in rows]},
-                       {"name": "target", "values": [r["target"] or 0 for r in rows]}]}
+                       {"name": "target", "values": [r["target"] for r in rows]}]}  # None: no bar
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(spec, f)
     try:

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace skipzoo::app {
@@ -55,6 +56,24 @@ void dashed_line(cv::Mat& img, cv::Point a, cv::Point b, const cv::Scalar& color
     const double u = std::min(t + 6, length);
     cv::line(img, a + (b - a) * (t / length), a + (b - a) * (u / length), color, 1, cv::LINE_AA);
   }
+}
+
+// Greedy word wrap: lines of `text` at most `width` pixels wide (a single longer word keeps a line).
+std::vector<std::string> wrap_words(const std::string& text, int width, double scale) {
+  std::vector<std::string> lines;
+  std::string word, line;
+  std::istringstream words(text);
+  while (words >> word) {
+    const std::string longer = line.empty() ? word : line + " " + word;
+    if (!line.empty() && text_size(longer, scale).width > width) {
+      lines.push_back(line);
+      line = word;
+    } else {
+      line = longer;
+    }
+  }
+  if (!line.empty() || lines.empty()) lines.push_back(line);
+  return lines;
 }
 
 std::string format_number(double v, double step) {
@@ -285,24 +304,35 @@ cv::Mat bar_chart(const std::vector<std::string>& labels, const std::vector<std:
     values.insert(values.end(), groups[g].begin(), groups[g].end());
   }
   if (o.reference) values.push_back(*o.reference);
-  if (o.value_labels) {  // headroom beyond the longest bars for their labels
+  if (o.value_labels) {  // headroom beyond the longest bars for their labels, on the side they point to
     double lo = 0, hi = 0;
     for (double v : values) {
       if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
     }
-    values.push_back(hi + 0.08 * (hi - lo));
-    values.push_back(lo - 0.08 * (hi - lo));
+    if (hi > 0) values.push_back(hi + 0.08 * (hi - lo));
+    if (lo < 0) values.push_back(lo - 0.08 * (hi - lo));
   }
   const Axis y = make_axis(values, false, true);
-  Frame f = make_frame(o.width, o.height, o.title, y, nullptr, o.y_label, "", o.x_label, 1);
-  const double slot = labels.empty() ? 0 : static_cast<double>(f.plot.width) / static_cast<double>(labels.size());
+  // The plot's width decides how the labels wrap, and their lines decide the plot's height.
+  const int plot_width = make_frame(o.width, o.height, "", y, nullptr, o.y_label, "", "", 1).plot.width;
+  const double slot = labels.empty() ? 0 : static_cast<double>(plot_width) / static_cast<double>(labels.size());
+  std::vector<std::vector<std::string>> lines;
+  size_t rows = 1;
+  for (const auto& label : labels) {
+    lines.push_back(wrap_words(label, static_cast<int>(slot) - 4, kSmall));
+    rows = std::max(rows, lines.back().size());
+  }
+  Frame f = make_frame(o.width, o.height, o.title, y, nullptr, o.y_label, "", o.x_label, static_cast<int>(rows));
   const double bar = groups.empty() ? 0 : slot * 0.8 / static_cast<double>(groups.size());
   const int zero = f.y_of(y, 0.0);
   for (size_t i = 0; i < labels.size(); ++i) {
     const double left = f.plot.x + slot * static_cast<double>(i) + slot * 0.1;
-    double scale = kSmall;
-    while (scale > 0.3 && text_size(labels[i], scale).width > slot - 2) scale -= 0.04;
-    text(f.img, labels[i], {cvRound(left + slot * 0.4), f.plot.y + f.plot.height + 8}, scale, 0, -1);
+    for (size_t r = 0; r < lines[i].size(); ++r) {
+      double scale = kSmall;  // a single word wider than its slot shrinks
+      while (scale > 0.3 && text_size(lines[i][r], scale).width > slot - 4) scale -= 0.04;
+      text(f.img, lines[i][r], {cvRound(left + slot * 0.4), f.plot.y + f.plot.height + 8 + 18 * static_cast<int>(r)},
+           scale, 0, -1);
+    }
     for (size_t g = 0; g < groups.size(); ++g) {
       const double v = groups[g][i];
       if (!std::isfinite(v)) continue;

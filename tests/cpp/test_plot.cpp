@@ -145,6 +145,37 @@ TEST(Plot, BarHeightsAreProportional) {
   EXPECT_EQ(app::bar_chart({}, {}).size(), cv::Size(900, 540));
 }
 
+TEST(Plot, BarLabelsWrapInsideTheirSlotsAndPositiveBarsStandOnTheFrame) {
+  app::BarChartOptions o;
+  o.colors = {kRed};
+  const std::vector<std::string> labels(12, "infer resnet50 optimized vs py optimized");
+  const auto img = app::bar_chart(labels, {std::vector<double>(12, 1.5)}, o);
+  // The frame: the outermost rows and columns that are mostly axis colour.
+  const cv::Mat axis = mask_of(img, cv::Scalar(60, 60, 60), 3);
+  int top = -1, bottom = -1, left = -1, right = -1;
+  for (int y = 0; y < img.rows; ++y)
+    if (cv::countNonZero(axis.row(y)) > img.cols / 2) (top < 0 ? top : bottom) = y;
+  for (int x = 0; x < img.cols; ++x)
+    if (cv::countNonZero(axis.col(x)) > img.rows / 2) (left < 0 ? left : right) = x;
+  ASSERT_GT(top, 0);
+  ASSERT_GT(bottom, top);
+  ASSERT_GT(right, left);
+  // All values positive: the axis starts at 0, so the bars stand on the frame's bottom line.
+  const auto bars = extent(mask_of(img, kRed, 5));
+  EXPECT_NEAR(bars.y + bars.height, bottom, 2);
+  // Each label wraps inside its slot: no text crosses a boundary between two slots.
+  const double slot = (right - left) / 12.0;
+  cv::Mat gray;
+  cv::cvtColor(img.rowRange(bottom + 2, img.rows), gray, cv::COLOR_BGR2GRAY);
+  int text_pixels = 0;
+  for (int k = 1; k < 12; ++k) {
+    const int x = left + static_cast<int>(std::lround(slot * k));
+    EXPECT_EQ(cv::countNonZero(gray.col(x) < 160), 0) << "text across the boundary at x = " << x;
+  }
+  for (int k = 0; k < 12; ++k) text_pixels += cv::countNonZero(gray.col(left + static_cast<int>(slot * (k + 0.5))) < 160);
+  EXPECT_GT(text_pixels, 12 * 3 * 2);  // the labels are there, on several lines
+}
+
 TEST(Plot, HeatmapColoursFollowValues) {
   app::HeatmapOptions o;
   o.show_values = false;

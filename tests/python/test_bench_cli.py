@@ -100,6 +100,10 @@ def test_chart_draws_a_png_and_names_a_bad_file(cli, tmp_path):
     run([cli, "bench", "chart", "--in", tmp_path / "c.json", "--out", tmp_path / "c.png"])
     head = (tmp_path / "c.png").read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", head[16:24]) == (900, 540)
+    spec["groups"][0]["values"][1] = None  # null: no bar there (a workload without a target)
+    (tmp_path / "n.json").write_text(json.dumps(spec))
+    run([cli, "bench", "chart", "--in", tmp_path / "n.json", "--out", tmp_path / "n.png"])
+    assert (tmp_path / "n.png").read_bytes() != (tmp_path / "c.png").read_bytes()
     (tmp_path / "bad.json").write_text(json.dumps({"labels": ["a"], "groups": [{"values": [1]}]}))
     assert "bad.json: not a chart description" in fails(cli, "chart", "--in", tmp_path / "bad.json",
                                                         "--out", tmp_path / "x.png")
