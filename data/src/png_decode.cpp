@@ -24,12 +24,13 @@ libdeflate_decompressor* thread_decompressor() {
   return d.get();
 }
 
-// Per-thread scratch buffers keep their memory between images, but not after a huge one.
+// Per-thread scratch buffers keep their memory between images, but not past 16 MiB (a 2048² RGB
+// image): with many loader threads and large scans, keeping more would add up.
 struct ReleaseIfHuge {
   std::vector<uint8_t>& buffer;
   explicit ReleaseIfHuge(std::vector<uint8_t>& b) : buffer(b) {}
   ~ReleaseIfHuge() {
-    if (buffer.capacity() > (size_t(64) << 20)) std::vector<uint8_t>().swap(buffer);
+    if (buffer.capacity() > (size_t(16) << 20)) std::vector<uint8_t>().swap(buffer);
   }
 };
 
