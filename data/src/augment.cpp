@@ -27,8 +27,8 @@ void for_each_field(AugmentOptions& a, F&& f) {
 
 // Adds N(0, sigma^2) noise to n floats. Box-Muller on blocks, so every step vectorises:
 // splitmix64 uniforms, OpenCV's SIMD log and sqrt, and sin/cos of the angle as polynomials on
-// [0, pi/2] (error < 1e-7) with the quadrant put back by signs. cv::RNG's scalar normal
-// generator took ~0.9 ms for a 256x256x3 patch, about a tenth of the loader's time per sample.
+// [0, pi/2] (error < 1e-7) with the quadrant put back by signs. With cv::RNG's scalar normal
+// generator the noise step took 1.35 ms for a 256x256x3 patch, with this 0.5 ms.
 void add_gaussian_noise(float* data, size_t n, float sigma, uint64_t& state) {
   constexpr size_t kPairs = 512;
   alignas(64) float radius[kPairs], turn[kPairs], a[kPairs], b[kPairs];
@@ -183,11 +183,13 @@ void apply_intensity(cv::Mat& img, const AugmentOptions& a, Rng& rng) {
     double lo, hi;
     cv::minMaxLoc(img.reshape(1), &lo, &hi);
     if (hi - lo > 1e-7) {
-      // x^gamma as exp(gamma log x): OpenCV's SIMD log/exp are 4x faster than cv::pow here.
+      // x^gamma as exp(gamma log x) with OpenCV's SIMD log/exp: the gamma step took 0.5 ms per
+      // 256x256x3 patch with cv::pow, 0.36 ms like this.
       img.convertTo(img, -1, 1.0 / (hi - lo), -lo / (hi - lo));
       cv::max(img, 0.0, img);  // rounding can leave -1e-8 at the minimum; log(0) stays finite (-88)
       cv::log(img, img);
-      cv::exp(img * gamma, img);
+      img *= gamma;
+      cv::exp(img, img);
       img.convertTo(img, -1, hi - lo, lo);
     }
   }
