@@ -6,7 +6,6 @@
 namespace skipzoo::data {
 
 namespace {
-uint32_t be32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3]; }
 uint32_t le32(const uint8_t* p) { return (uint32_t(p[3]) << 24) | (uint32_t(p[2]) << 16) | (uint32_t(p[1]) << 8) | p[0]; }
 
 // Walks the chunks: every length must fit, IHDR must have a size, and IEND must be reached.

@@ -6,6 +6,11 @@
 
 namespace skipzoo::data {
 
+// A big-endian 32-bit value (PNG lengths, sizes and CRCs).
+inline uint32_t be32(const uint8_t* p) {
+  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
+}
+
 enum class ImageFormat { Unknown, Png, Jpeg, Tiff, Bmp };
 
 ImageFormat sniff_format(const std::vector<uint8_t>& bytes);

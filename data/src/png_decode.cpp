@@ -10,11 +10,11 @@
 #include <cstring>
 #include <memory>
 
+#include "format_check.h"
+
 namespace skipzoo::data {
 
 namespace {
-uint32_t be32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3]; }
-
 struct DecompressorDeleter {
   void operator()(libdeflate_decompressor* d) const { libdeflate_free_decompressor(d); }
 };
