@@ -4,8 +4,8 @@
 #include <map>
 #include <thread>
 
-#include "cli.h"
-#include "cpu_block_cache.h"
+#include "cli/cli.h"
+#include "engine/cpu_block_cache.h"
 
 namespace skipzoo::app {
 
@@ -23,6 +23,8 @@ void on_run(CLI::App* command, std::function<void()> action) { actions()[command
 int main(int argc, char** argv) {
   using namespace skipzoo::app;
   CLI::App app{"skipzoo " SKIPZOO_VERSION ": residual networks and U-Nets in C++ (LibTorch)"};
+  app.footer("Exit status: 0 success, 1 a runtime or data error (a bad file, a full disk, a diverged run), 2 a "
+             "usage error (a bad flag or value), 130 interrupted (Ctrl-C or SIGTERM; training saves last.ckpt first).");
   app.set_version_flag("--version", SKIPZOO_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // global options such as --threads may follow the subcommand
@@ -45,7 +47,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version are "errors" with status 0; every other parse error is a usage error.
+    const int status = app.exit(e);
+    return status == 0 ? 0 : 2;
   }
   // LibTorch here defaults to one thread: half speed on two cores.
   at::set_num_threads(threads);
@@ -62,6 +66,13 @@ int main(int argc, char** argv) {
     it->second();
   } catch (const ExitStatus& status) {
     return status.code;
+  } catch (const UsageError& e) {
+    std::cerr << "skipzoo: error: " << e.what() << "\n";
+    return 2;
+  } catch (const c10::Error& e) {
+    // LibTorch's own checks: the message without its C++ backtrace, which means nothing to a user.
+    std::cerr << "skipzoo: error: " << e.what_without_backtrace() << "\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "skipzoo: error: " << e.what() << "\n";
     return 1;

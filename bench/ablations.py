@@ -37,9 +37,10 @@ def experiments(runner, args):
                     ("on", train(model, batch, shape), None), "images_per_s", "on"))
     for model, batch, shape in big:
         name = f"train {model} bs{batch}"
-        out.append(("channels-last (skipzoo)", name, ("contiguous", train(model, batch, shape, "--contiguous"), None),
-                    ("channels-last", train(model, batch, shape), None), "images_per_s",
-                    "channels-last (`--contiguous` turns it off)"))
+        out.append(("channels-last (skipzoo)", name,
+                    ("contiguous", train(model, batch, shape, "--layout", "contiguous"), None),
+                    ("channels-last", train(model, batch, shape, "--layout", "channels-last"), None), "images_per_s",
+                    "measured per machine (`--layout auto`)"))
     for model, batch, shape in [("resnet18", 16, "3,224,224"), ("unet", 4, "3,256,256")]:
         out.append(("channels-last (PyTorch)", f"train {model} bs{batch}",
                     ("contiguous", py_train(model, batch, shape), None),

@@ -14,12 +14,7 @@ import torch
 
 
 def machine(args, command):
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu, flags = cpu_info()
     try:
         import torchvision
         tv = torchvision.__version__
@@ -27,7 +22,7 @@ def machine(args, command):
         tv = "not installed"
     version = subprocess.run([args.cli, "--version"], capture_output=True, text=True).stdout.strip()
     debian = open("/etc/debian_version").read().strip() if os.path.exists("/etc/debian_version") else "?"
-    m = {"cpu": cpu, "cores": os.cpu_count(), "threads": args.threads, "load_start": os.getloadavg(),
+    m = {"cpu": cpu, "flags": flags, "cores": os.cpu_count(), "threads": args.threads, "load_start": os.getloadavg(),
          "started": time.time(), "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"),
          "torch": torch.__version__, "torchvision": tv, "skipzoo": version, "python": platform.python_version(),
          "kernel": platform.release(), "debian": debian, "command": command, "device": args.device}
@@ -36,12 +31,24 @@ def machine(args, command):
     return m
 
 
+def cpu_info():
+    """(model name, its AVX/AMX flags as `grep -o 'avx[^ ]*' /proc/cpuinfo | sort -u` lists them)."""
+    cpu, flags = "unknown CPU", set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name") and cpu == "unknown CPU":
+                cpu = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags |= {w for w in line.split(":", 1)[1].split() if w.startswith(("avx", "amx"))}
+    return cpu, " ".join(sorted(flags))
+
+
 def load_text(load):
     return " / ".join(f"{v:.2f}" for v in load)
 
 
 def machine_line(m):
-    return (f"{m['cpu']}, {m['cores']} cores, {m['threads']} threads, load {load_text(m['load_start'])}; "
+    return (f"{m['cpu']} ({m.get('flags', '?')}), {m['cores']} cores, {m['threads']} threads, load {load_text(m['load_start'])}; "
             f"torch {m['torch']}, torchvision {m['torchvision']}, skipzoo {m['skipzoo']}" +
             (f"; GPU {m['gpu']}" if "gpu" in m else ""))
 
@@ -65,14 +72,15 @@ def value(v, unit):
 
 
 def row_line(r):
+    layouts = f" ({r['layout']} vs PyTorch's faster {r['py_layout']})" if "py_layout" in r else ""
     return f"  {workload(r)}: skipzoo {value(r['skipzoo'], r['unit'])}, PyTorch {value(r['pytorch'], r['unit'])}, " \
-           f"ratio {r['ratio']:.2f}x"
+           f"ratio {r['ratio']:.2f}x{layouts}"
 
 
 def table(results, gpu_results=None):
     peak = results["peak"]["training_gflops"]
-    lines = ["| workload | skipzoo | PyTorch | skipzoo / PyTorch | each repeat | target | met | skipzoo GFLOP/s | "
-             "% of fwd+bwd conv peak |", "|---|---:|---:|---:|---|---:|:-:|---:|---:|"]
+    lines = ["| workload | skipzoo | PyTorch | skipzoo / PyTorch | each repeat | target | met | layouts | "
+             "skipzoo GFLOP/s | % of fwd+bwd conv peak |", "|---|---:|---:|---:|---|---:|:-:|---|---:|---:|"]
     for r in results["rows"]:
         target = r.get("target")
         gflops = f"{r['gflops']:.1f}" if "gflops" in r else ""
@@ -80,11 +88,20 @@ def table(results, gpu_results=None):
         lines.append(f"| {workload(r)} | {value(r['skipzoo'], r['unit'])} | {value(r['pytorch'], r['unit'])} | "
                      f"**{r['ratio']:.2f}x** | {', '.join(f'{x:.2f}' for x in r['ratios'])} | "
                      f"{f'≥ {target:.2f}x' if target else ''} | {('yes' if r['ratio'] >= target else 'no') if target else ''} | "
-                     f"{gflops} | {frac} |")
+                     f"{layouts_cell(r)} | {gflops} | {frac} |")
     out = "\n".join(lines)
     if gpu_results:
         out += "\n\n" + gpu_table(gpu_results)
     return out
+
+
+def layouts_cell(r):
+    """Training rows: skipzoo's chosen layout, and PyTorch's images/s in each layout."""
+    if "py_layouts" not in r:
+        return ""
+    names = {"pytorch": "PyTorch contiguous", "pytorch channels-last": "PyTorch channels-last"}
+    py = ", ".join(f"{names.get(k, k)} {v:.1f}" for k, v in r["py_layouts"].items())
+    return f"skipzoo {r['layout']}; {py}"
 
 
 def gpu_table(g):
@@ -104,6 +121,7 @@ def machine_block(m):
         f"- Run: {m['date']}, {m['minutes']:.1f} minutes; command: `{m['command']}`",
         f"- Machine: {m['cpu']}, {m['cores']} cores; {m['threads']} threads on both sides; Debian {m['debian']}, "
         f"Linux {m['kernel']}",
+        f"- CPU flags: {m.get('flags', '?')}" + ("" if "avx512f" in m.get("flags", "") else " (no AVX-512)"),
         f"- Load average (1/5/15 min): {load_text(m['load_start'])} at the start, {load_text(m['load_end'])} at the end",
         f"- Versions: skipzoo {m['skipzoo']}, LibTorch and torch {m['torch']}, torchvision {m['torchvision']}, "
         f"Python {m['python']}"])
@@ -145,6 +163,9 @@ def report(results, gpu_results):
     if "ablations" in results:
         import ablations
         return ablations.table(results["ablations"])
+    if "ttq" in results:
+        import time_to_quality
+        return time_to_quality.table(results["ttq"])
     return table(results, gpu_results)
 
 
@@ -155,6 +176,15 @@ def write_doc(path, results, gpu_results, cli):
     runs = f"- Repeats: {results['repeats']} alternating runs per measurement, {results['steps']} timed steps each"
     if "ablations" in results:
         text = replace_block(text, "ablations", machine_block(m) + "\n" + runs + "\n\n" + report(results, None))
+    elif "ttq" in results:
+        import time_to_quality
+        first = results["ttq"][0]
+        how = (f"- Each side trains once per data set for T = {first['time']:.0f} s of wall time, one after the other "
+               f"(who goes first alternates); skipzoo: `{first['skipzoo']['command']}`; PyTorch: "
+               f"`{first['pytorch']['command']}`")
+        text = replace_block(text, "time-to-quality", machine_block(m) + "\n" + how + "\n\n" + report(results, None) +
+                             "\n\n![mIoU against wall time](time_to_quality.png)")
+        time_to_quality.chart(results["ttq"], cli, os.path.join(os.path.dirname(path), "time_to_quality.png"))
     else:
         text = replace_block(text, "results", machine_block(m) + "\n" + runs + f"; {peak_line(results['peak'])}\n\n" +
                              table(results) + "\n\n![skipzoo / PyTorch](benchmarks.png)")

@@ -17,7 +17,7 @@ std::runtime_error bad(const std::string& path, const std::string& why) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, const CheckpointState& s, torch::nn::Module& model,
-                     torch::optim::Optimizer* optimizer) {
+                     torch::optim::Optimizer* optimizer, const std::vector<torch::Tensor>& average) {
   torch::serialize::OutputArchive archive;
   archive.write("skipzoo_checkpoint", c10::IValue(kFormatVersion));
   archive.write("config", c10::IValue(s.config_json));
@@ -27,6 +27,8 @@ void save_checkpoint(const std::string& path, const CheckpointState& s, torch::n
   archive.write("best_metric", c10::IValue(s.best_metric));
   archive.write("best_epoch", c10::IValue(s.best_epoch));
   archive.write("history", c10::IValue(s.history_json));
+  archive.write("elapsed", c10::IValue(s.elapsed));
+  archive.write("epoch_sums", c10::IValue(s.epoch_json));
   archive.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state(), /*is_buffer=*/true);
   torch::serialize::OutputArchive model_archive;
   model.save(model_archive);
@@ -35,6 +37,11 @@ void save_checkpoint(const std::string& path, const CheckpointState& s, torch::n
     torch::serialize::OutputArchive optimizer_archive;
     optimizer->save(optimizer_archive);
     archive.write("optimizer", optimizer_archive);
+  }
+  if (!average.empty()) {
+    torch::serialize::OutputArchive average_archive;
+    for (size_t i = 0; i < average.size(); ++i) average_archive.write(std::to_string(i), average[i], /*is_buffer=*/true);
+    archive.write("weight_average", average_archive);
   }
   models::write_file_atomic(path, [&](const std::string& tmp) { archive.save_to(tmp); });
 }
@@ -78,6 +85,9 @@ CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
   state_.best_metric = read("best_metric").toDouble();
   state_.best_epoch = read("best_epoch").toInt();
   state_.history_json = read("history").toStringRef();
+  c10::IValue optional;  // entries added after format 1 was first written
+  if (archive_.try_read("elapsed", optional)) state_.elapsed = optional.toDouble();
+  if (archive_.try_read("epoch_sums", optional)) state_.epoch_json = optional.toStringRef();
 }
 
 void CheckpointReader::load_model(torch::nn::Module& model) {
@@ -104,6 +114,15 @@ void CheckpointReader::load_optimizer(torch::optim::Optimizer& optimizer) {
   torch::serialize::InputArchive optimizer_archive;
   if (!archive_.try_read("optimizer", optimizer_archive)) throw bad(path_, "holds no optimizer state");
   optimizer.load(optimizer_archive);
+}
+
+std::vector<torch::Tensor> CheckpointReader::weight_average() {
+  std::vector<torch::Tensor> out;
+  torch::serialize::InputArchive average_archive;
+  if (!archive_.try_read("weight_average", average_archive)) return out;
+  torch::Tensor t;
+  while (average_archive.try_read(std::to_string(out.size()), t, /*is_buffer=*/true)) out.push_back(t);
+  return out;
 }
 
 void CheckpointReader::restore_rng() {

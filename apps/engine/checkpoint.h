@@ -18,10 +18,13 @@ struct CheckpointState {
   double best_metric = -std::numeric_limits<double>::infinity();
   int64_t best_epoch = -1;
   std::string history_json = "[]";  // one object per logged epoch
+  double elapsed = 0;               // run time so far, seconds (a time budget counts it)
+  std::string epoch_json = "{}";    // the running sums of an interrupted epoch
 };
 
+// `average`: the weight average's tensors (engine/weight_average.h), stored when not empty.
 void save_checkpoint(const std::string& path, const CheckpointState& state, torch::nn::Module& model,
-                     torch::optim::Optimizer* optimizer);
+                     torch::optim::Optimizer* optimizer, const std::vector<torch::Tensor>& average = {});
 
 // Opens a checkpoint; read the state first (it says which model to build), then load into it.
 class CheckpointReader {
@@ -31,6 +34,8 @@ class CheckpointReader {
   void load_model(torch::nn::Module& model);
   void load_optimizer(torch::optim::Optimizer& optimizer);
   void restore_rng();
+  // The stored weight average, or an empty list when the run kept none.
+  std::vector<torch::Tensor> weight_average();
 
  private:
   std::string path_;

@@ -8,7 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/plot.h"
+#include "engine/json_file.h"
+#include "plot/plot.h"
 
 namespace skipzoo::app {
 
@@ -154,11 +155,7 @@ void write_confusion(const std::string& dir, const ConfusionMatrix& cm, const st
     }
     csv += "\n";
   }
-  models::write_file_atomic((fs::path(dir) / "confusion.csv").string(), [&](const std::string& tmp) {
-    std::ofstream out(tmp);
-    out << csv;
-    if (!out.flush()) throw std::runtime_error("cannot write '" + tmp + "'");
-  });
+  write_text((fs::path(dir) / "confusion.csv").string(), csv);
   HeatmapOptions options;
   options.title = "confusion matrix";
   options.x_label = "predicted";

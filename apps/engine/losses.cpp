@@ -5,7 +5,7 @@ namespace skipzoo::app {
 namespace F = torch::nn::functional;
 
 torch::Tensor soft_dice_loss(const torch::Tensor& logits, const torch::Tensor& target, int64_t ignore_index,
-                             double smooth) {
+                             double smooth, int64_t background) {
   const int64_t k = logits.size(1);
   if (k < 2) return logits.sum() * 0;
   auto probs = logits.to(torch::kFloat).softmax(1);
@@ -19,7 +19,8 @@ torch::Tensor soft_dice_loss(const torch::Tensor& logits, const torch::Tensor& t
   auto intersection = (probs * onehot).sum(dims);
   auto denominator = probs.sum(dims) + onehot.sum(dims);
   auto dice = (2 * intersection + smooth) / (denominator + smooth);  // [K]
-  return 1 - dice.slice(0, 1).mean();                                // foreground classes only
+  if (background < 0 || background >= k) return 1 - dice.mean();
+  return 1 - torch::cat({dice.slice(0, 0, background), dice.slice(0, background + 1)}).mean();
 }
 
 torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& target, const SegLossOptions& o) {
@@ -28,7 +29,7 @@ torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor
     auto ce_options = F::CrossEntropyFuncOptions().ignore_index(o.ignore_index);
     if (o.class_weights.defined()) ce_options.weight(o.class_weights.to(logits.device(), torch::kFloat));
     if (o.ce_weight > 0) loss = loss + o.ce_weight * F::cross_entropy(logits.to(torch::kFloat), target, ce_options);
-    if (o.dice_weight > 0) loss = loss + o.dice_weight * soft_dice_loss(logits, target, o.ignore_index, o.dice_smooth);
+    if (o.dice_weight > 0) loss = loss + o.dice_weight * soft_dice_loss(logits, target, o.ignore_index, o.dice_smooth, o.background);
   }
   return loss;
 }

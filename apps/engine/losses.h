@@ -11,16 +11,17 @@ struct SegLossOptions {
   double ce_weight = 1.0;
   double dice_weight = 1.0;     // 0 turns the Dice term off
   double dice_smooth = 1e-5;
+  int64_t background = 0;       // the class left out of the Dice term (-1: none)
 };
 
 // logits [N,K,H,W], target [N,H,W] int64 with ignore_index for unlabelled pixels.
-// Dice is computed over the whole batch for classes 1..K-1, ignoring ignored pixels.
+// Dice is computed over the whole batch for every class but `background`, ignoring ignored pixels.
 // A batch without a single labelled pixel gives a zero loss (not NaN).
 torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& target, const SegLossOptions& o);
 
-// The soft Dice term alone (1 - mean foreground Dice), for tests and logging.
+// The soft Dice term alone (1 - mean Dice over the classes but `background`), for tests and logging.
 torch::Tensor soft_dice_loss(const torch::Tensor& logits, const torch::Tensor& target, int64_t ignore_index,
-                             double smooth);
+                             double smooth, int64_t background = 0);
 
 // logits [N,K], target [N] int64.
 torch::Tensor classification_loss(const torch::Tensor& logits, const torch::Tensor& target, double label_smoothing);

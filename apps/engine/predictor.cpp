@@ -30,11 +30,18 @@ Predictor from_checkpoint(const std::string& path, const torch::Device& device) 
   Predictor p;
   p.path = path;
   p.task = model->task;
+  p.kind = "checkpoint";
   p.meta = nlohmann::json::parse(models::export_metadata(*model, options));
+  p.info = data::DeployInfo::from_json(options.metadata_json);
   p.device = device;
-  p.forward = [model](const torch::Tensor& x) {
+  auto channels_last = std::make_shared<bool>(false);
+  p.forward = [model, channels_last](const torch::Tensor& x) {
     c10::InferenceMode guard;
-    return model->forward(x);
+    return model->forward(*channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x);
+  };
+  p.set_layout = [model, channels_last](bool cl) {
+    apply_layout(*model, cl);
+    *channels_last = cl;
   };
   return p;
 }
@@ -53,12 +60,20 @@ Predictor from_torchscript(const std::string& path, const torch::Device& device,
   Predictor p;
   p.path = path;
   p.task = meta["task"].get<std::string>();
+  p.kind = optimize && device.is_cpu() ? "optimized" : "script";
+  try {
+    p.info = data::DeployInfo::from_json(meta.dump());
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error("'" + path + "': " + e.what());
+  }
   p.meta = std::move(meta);
   p.device = device;
-  p.forward = [module](const torch::Tensor& x) {
+  auto channels_last = std::make_shared<bool>(false);  // a script's weights keep their layout; inputs follow
+  p.forward = [module, channels_last](const torch::Tensor& x) {
     c10::InferenceMode guard;
-    return module->forward({x}).toTensor();
+    return module->forward({*channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x}).toTensor();
   };
+  p.set_layout = [channels_last](bool cl) { *channels_last = cl; };
   return p;
 }
 
@@ -84,6 +99,23 @@ void export_checkpoint(const std::string& checkpoint, const std::string& out, bo
   options.optimize = optimize;
   options.metadata_json = run_metadata(loaded.config).dump();
   models::export_torchscript(*loaded.model, out, options);
+}
+
+void choose_layout(Predictor& p, Layout requested, const std::vector<int64_t>& example_shape) {
+  const auto& m = p.meta.at("model");
+  const models::ModelConfig config{m.at("name").get<std::string>(), m.at("classes").get<int64_t>(),
+                                   m.at("in_channels").get<int64_t>(), m.at("options").dump()};
+  const auto example = torch::zeros(example_shape).to(p.device);
+  LayoutProbeOptions probe;
+  probe.cache_file = default_layout_cache();
+  probe.workload = workload_key("infer " + p.kind, config, example, p.device, false);
+  const auto forward = p.forward;
+  const auto set = p.set_layout;
+  p.layout = choose_layout(requested, [&](bool cl) {
+    set(cl);
+    return inference_pass(forward, example)(cl);
+  }, probe);
+  p.set_layout(p.layout.channels_last);
 }
 
 Predictor load_predictor(const std::string& path, const std::string& device_name, bool optimize) {

@@ -3,20 +3,27 @@
 // export: both give the same forward function and the same metadata (the export's
 // skipzoo.json), so predict and eval do not care which one the user passed.
 #include <nlohmann/json.hpp>
+#include <skipzoo/data/deploy.h>
 #include <skipzoo/models/registry.h>
 #include <torch/torch.h>
 
 #include <functional>
 #include <string>
 
+#include "engine/layout.h"
+
 namespace skipzoo::app {
 
 struct Predictor {
   std::string path;
   std::string task;       // "segmentation" or "classification"
-  nlohmann::json meta;    // skipzoo.json: model, task, class_names, normalization, tile, ...
+  std::string kind;       // "checkpoint" (eager), "script" or "optimized" (a .ts frozen and optimized)
+  nlohmann::json meta;    // skipzoo.json: format, model, task, ... (skipzoo's own keys)
+  data::DeployInfo info;  // skipzoo.json's application fields: class names, normalisation, tiles, ...
   torch::Device device{torch::kCPU};
   std::function<torch::Tensor(const torch::Tensor&)> forward;  // [N,C,H,W] -> logits, no autograd
+  LayoutChoice layout;    // inputs (and an eager model's weights) in this layout; see choose_layout
+  std::function<void(bool channels_last)> set_layout;  // what choose_layout calls
 
   int64_t in_channels() const { return meta.at("model").at("in_channels").get<int64_t>(); }
   int64_t classes() const { return meta.at("model").at("classes").get<int64_t>(); }
@@ -26,6 +33,10 @@ struct Predictor {
 // `optimize`: for .ts on CPU, freeze + optimize_for_inference in memory (faster, same results
 // within float tolerance). Errors name the file and the reason.
 Predictor load_predictor(const std::string& path, const std::string& device = "cpu", bool optimize = false);
+
+// Chooses the layout the predictor runs in (`auto`: times forward passes on zeros of
+// `example_shape`, [N, C, H, W], in both layouts; cached per CPU, model and shape) and applies it.
+void choose_layout(Predictor& p, Layout requested, const std::vector<int64_t>& example_shape);
 
 // Rebuilds a run's model from a checkpoint (its config names the model) with its weights.
 struct CheckpointModel {

@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <cctype>
+#include <cmath>
 #include <cstdio>
+#include <stdexcept>
 #include <ostream>
 
 namespace skipzoo::app {
@@ -18,6 +21,38 @@ std::string format_duration(double seconds) {
     std::snprintf(buf, sizeof buf, "%02lld:%02lld", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
   }
   return buf;
+}
+
+double parse_duration(const std::string& text) {
+  const auto bad = [&] {
+    return std::invalid_argument("'" + text + "' is not a duration (expected e.g. 90s, 10m, 1h30m, or 600 seconds)");
+  };
+  double total = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t start = pos;
+    while (pos < text.size() && (std::isdigit(static_cast<unsigned char>(text[pos])) || text[pos] == '.')) ++pos;
+    if (pos == start) throw bad();
+    double value = 0;
+    try {
+      size_t used = 0;
+      value = std::stod(text.substr(start, pos - start), &used);
+      if (used != pos - start) throw bad();
+    } catch (const std::logic_error&) {
+      throw bad();
+    }
+    if (pos == text.size()) {
+      if (start != 0) throw bad();  // "1h30": a bare number only stands alone
+      total = value;
+      break;
+    }
+    const char unit = text[pos++];
+    const double scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
+    if (scale == 0) throw bad();
+    total += value * scale;
+  }
+  if (!(total > 0) || !std::isfinite(total)) throw bad();
+  return total;
 }
 
 bool stdout_is_tty() { return ::isatty(STDOUT_FILENO) == 1; }

@@ -8,6 +8,9 @@
 namespace skipzoo::app {
 
 std::string format_duration(double seconds);  // "1:02:03", "02:03"
+// "90s", "10m", "1h30m", "1.5h", "2d" or plain seconds ("600") -> seconds > 0; throws
+// std::invalid_argument saying what was expected.
+double parse_duration(const std::string& text);
 
 class Progress {
  public:

@@ -2,7 +2,7 @@
 
 #include <skipzoo/models/weights.h>
 
-#include "engine/plot.h"
+#include "plot/plot.h"
 
 #include <cmath>
 #include <filesystem>
@@ -12,25 +12,6 @@
 namespace skipzoo::app {
 
 namespace fs = std::filesystem;
-
-void write_json(const std::string& path, const nlohmann::json& value) {
-  const auto text = value.dump(2) + "\n";
-  models::write_file_atomic(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp);
-    out << text;
-    if (!out.flush()) throw std::runtime_error("cannot write '" + tmp + "'");
-  });
-}
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open '" + path + "'");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error("'" + path + "' is not valid JSON: " + e.what());
-  }
-}
 
 namespace {
 
@@ -66,11 +47,7 @@ void write_csv(const std::string& path, const nlohmann::json& history, const std
     for (size_t i = 0; i < columns.size(); ++i) text += (i ? "," : "") + csv_cell(row.value(columns[i], nlohmann::json()));
     text += "\n";
   }
-  models::write_file_atomic(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp);
-    out << text;
-    if (!out.flush()) throw std::runtime_error("cannot write '" + tmp + "'");
-  });
+  write_text(path, text);
 }
 
 }  // namespace

@@ -5,11 +5,9 @@
 
 #include <string>
 
-namespace skipzoo::app {
+#include "engine/json_file.h"
 
-// Writes JSON (pretty-printed) atomically.
-void write_json(const std::string& path, const nlohmann::json& value);
-nlohmann::json read_json(const std::string& path);  // clear error naming the file
+namespace skipzoo::app {
 
 // Rewrites metrics.json, metrics.csv (one row per epoch; scalar values only, columns in
 // order of first appearance) and curves.png (training loss and `main_metric` per epoch).

@@ -15,14 +15,10 @@ bool LoaderSource::next(Batch& batch) {
   return true;
 }
 
-nlohmann::json SegTask::validate(models::Model& model, const torch::Device& device, const std::string& dir,
+nlohmann::json SegTask::validate(const ForwardFn& forward, const torch::Device& device, const std::string& dir,
                                  int64_t epoch) {
   auto inference = o_.inference;
   inference.device = device;
-  const ForwardFn forward = [&model](const torch::Tensor& x) {
-    c10::InferenceMode guard;
-    return model.forward(x);
-  };
   const fs::path overlay_dir = fs::path(dir) / "overlays";
   auto sink = [&](size_t i, const cv::Mat& image, const cv::Mat& truth, const cv::Mat& pred) {
     if (static_cast<int64_t>(i) >= o_.overlays) return;
@@ -36,7 +32,7 @@ nlohmann::json SegTask::validate(models::Model& model, const torch::Device& devi
   return segmentation_metrics(cm);
 }
 
-nlohmann::json ClsTask::validate(models::Model& model, const torch::Device& device, const std::string& dir,
+nlohmann::json ClsTask::validate(const ForwardFn& forward, const torch::Device& device, const std::string& dir,
                                  int64_t epoch) {
   if (o_.val.empty()) return nlohmann::json::object();
   auto inference = o_.inference;
@@ -47,17 +43,28 @@ nlohmann::json ClsTask::validate(models::Model& model, const torch::Device& devi
     images.push_back(s.image);
     labels.push_back(s.label);
   }
-  const auto probs = classify_images(
-      [&model](const torch::Tensor& x) {
-        c10::InferenceMode guard;
-        return model.forward(x);
-      },
-      images, inference);
+  const auto probs = classify_images(forward, images, inference);
   const auto truth = torch::tensor(labels, torch::kLong);
   auto metrics = classification_metrics(probs, truth, o_.class_names);
   write_confusion(dir, confusion_of(probs, truth, static_cast<int64_t>(o_.class_names.size())), o_.class_names);
   metrics.erase("confusion");  // in confusion.csv; the history keeps the scalars
   return metrics;
+}
+
+std::vector<double> class_frequencies(const std::vector<std::string>& masks, const data::MaskMapping& mapping,
+                                      size_t max_masks) {
+  std::vector<double> counts(static_cast<size_t>(mapping.num_classes()), 0.0);
+  const size_t n = std::min(masks.size(), max_masks);
+  for (size_t k = 0; k < n; ++k) {
+    const cv::Mat labels = data::read_mask(masks[k * masks.size() / n], mapping);
+    for (int64_t c = 0; c < mapping.num_classes(); ++c) {
+      counts[static_cast<size_t>(c)] += cv::countNonZero(labels == static_cast<int>(c));
+    }
+  }
+  double total = 0;
+  for (double c : counts) total += c;
+  for (double& c : counts) c = total > 0 ? c / total : 0.0;
+  return counts;
 }
 
 data::Normalization estimate_normalization(const std::vector<std::string>& images, const data::ImageReadOptions& read,

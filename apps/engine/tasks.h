@@ -32,7 +32,6 @@ struct SegTaskOptions {
   SegInference inference;
   SegLossOptions loss;
   int64_t overlays = 4;      // validation images drawn as image | truth | prediction per validation
-  nlohmann::json metadata;   // skipzoo.json app fields
 };
 
 class SegTask : public TaskHooks {
@@ -41,10 +40,9 @@ class SegTask : public TaskHooks {
   torch::Tensor loss(const torch::Tensor& logits, const torch::Tensor& targets) override {
     return segmentation_loss(logits, targets, o_.loss);
   }
-  nlohmann::json validate(models::Model& model, const torch::Device& device, const std::string& dir,
-                          int64_t epoch) override;
+  nlohmann::json validate(const std::function<torch::Tensor(const torch::Tensor&)>& forward,
+                          const torch::Device& device, const std::string& dir, int64_t epoch) override;
   std::string main_metric() const override { return "mIoU"; }
-  nlohmann::json export_metadata() const override { return o_.metadata; }
 
  private:
   SegTaskOptions o_;
@@ -55,7 +53,6 @@ struct ClsTaskOptions {
   std::vector<std::string> class_names;
   ClsInference inference;
   double label_smoothing = 0;
-  nlohmann::json metadata;
 };
 
 class ClsTask : public TaskHooks {
@@ -65,14 +62,17 @@ class ClsTask : public TaskHooks {
     return classification_loss(logits, targets, o_.label_smoothing);
   }
   // top1/top5/per-class accuracy; writes confusion.csv and confusion.png into the run dir.
-  nlohmann::json validate(models::Model& model, const torch::Device& device, const std::string& dir,
-                          int64_t epoch) override;
+  nlohmann::json validate(const std::function<torch::Tensor(const torch::Tensor&)>& forward,
+                          const torch::Device& device, const std::string& dir, int64_t epoch) override;
   std::string main_metric() const override { return "top1"; }
-  nlohmann::json export_metadata() const override { return o_.metadata; }
 
  private:
   ClsTaskOptions o_;
 };
+
+// Each class's share of the labelled pixels of up to `max_masks` masks (evenly spread).
+std::vector<double> class_frequencies(const std::vector<std::string>& masks, const data::MaskMapping& mapping,
+                                      size_t max_masks = 64);
 
 // Channel mean/std of up to `max_images` images (evenly spread), in [0, 1] units.
 data::Normalization estimate_normalization(const std::vector<std::string>& images, const data::ImageReadOptions& read,

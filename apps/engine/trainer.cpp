@@ -2,11 +2,10 @@
 
 #include <skipzoo/models/weights.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "engine/autocast.h"
 #include "engine/progress.h"
@@ -17,12 +16,12 @@ namespace skipzoo::app {
 
 namespace {
 
+const auto kProcessStart = std::chrono::steady_clock::now();  // static initialisation: the process start
+
 std::string fixed(double v, int digits) {
-  std::ostringstream s;
-  s.setf(std::ios::fixed);
-  s.precision(digits);
-  s << v;
-  return s.str();
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
 }
 
 std::string sci(double v) {
@@ -33,6 +32,67 @@ std::string sci(double v) {
 
 }  // namespace
 
+void to_json(nlohmann::json& j, const TrainOptions& o) {
+  j = {{"epochs", o.epochs},
+       {"iters", o.iters},
+       {"time_budget", o.time_budget},
+       {"val_every", o.val_every},
+       {"checkpoint_every", o.checkpoint_every},
+       {"optimizer", o.optimizer},
+       {"schedule", o.schedule},
+       {"clip_grad_norm", o.clip_grad_norm},
+       {"device", o.device},
+       {"amp", o.amp},
+       {"layout", layout_name(o.layout)},
+       {"weight_average", o.weight_average}};
+}
+
+void from_json(const nlohmann::json& j, TrainOptions& o) {
+  o.epochs = j.value("epochs", o.epochs);
+  o.iters = j.value("iters", o.iters);
+  o.time_budget = j.value("time_budget", o.time_budget);
+  o.val_every = j.value("val_every", o.val_every);
+  o.checkpoint_every = j.value("checkpoint_every", o.checkpoint_every);
+  if (j.contains("optimizer")) j.at("optimizer").get_to(o.optimizer);
+  if (j.contains("schedule")) j.at("schedule").get_to(o.schedule);
+  o.clip_grad_norm = j.value("clip_grad_norm", o.clip_grad_norm);
+  o.device = j.value("device", o.device);
+  o.amp = j.value("amp", o.amp);
+  o.layout = parse_layout(j.value("layout", layout_name(o.layout)));
+  o.weight_average = j.value("weight_average", o.weight_average);
+}
+
+double process_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - kProcessStart).count();
+}
+
+// Sums over the steps of the epoch in progress; a mid-epoch checkpoint keeps them, so the row
+// of an interrupted and resumed epoch equals the uninterrupted one.
+struct Trainer::Epoch {
+  double loss = 0, lr = 0;
+  int64_t losses = 0, images = 0;
+  double seconds = 0, data = 0, compute = 0, optimizer = 0, logging = 0;  // the steps' wall time and its parts
+
+  nlohmann::json to_json() const {
+    return {{"loss", loss},       {"lr", lr},     {"losses", losses},         {"images", images},
+            {"seconds", seconds}, {"data", data}, {"compute", compute}, {"optimizer", optimizer},
+            {"logging", logging}};
+  }
+  static Epoch from_json(const nlohmann::json& j) {
+    Epoch e;
+    e.loss = j.value("loss", 0.0);
+    e.lr = j.value("lr", 0.0);
+    e.losses = j.value("losses", int64_t{0});
+    e.images = j.value("images", int64_t{0});
+    e.seconds = j.value("seconds", 0.0);
+    e.data = j.value("data", 0.0);
+    e.compute = j.value("compute", 0.0);
+    e.optimizer = j.value("optimizer", 0.0);
+    e.logging = j.value("logging", 0.0);
+    return e;
+  }
+};
+
 Trainer::Trainer(models::Model& model, BatchSource& data, TaskHooks& task, TrainOptions options, nlohmann::json config,
                  std::string run_dir)
     : model_(model),
@@ -41,153 +101,281 @@ Trainer::Trainer(models::Model& model, BatchSource& data, TaskHooks& task, Train
       options_(std::move(options)),
       config_(std::move(config)),
       run_dir_(std::move(run_dir)),
-      device_(options_.device) {
+      device_(options_.device),
+      pacer_(PaceOptions{}) {
   if (device_.is_cuda() && !torch::cuda::is_available()) {
-    throw std::runtime_error("--device cuda: no CUDA device is available to this LibTorch build");
+    throw std::runtime_error("device cuda: no CUDA device is available to this LibTorch build");
   }
   if (data_.batches_per_epoch() < 1) throw std::runtime_error("the training data yields no batch");
-  place_model();
+  model_.module().to(device_);
   optimizer_ = make_optimizer(model_.module(), options_.optimizer);
   state_.config_json = config_.dump();
+  PaceOptions pace;
+  pace.budget_s = options_.time_budget;
+  pace.total_steps = options_.iters > 0 ? options_.iters : options_.epochs * data_.batches_per_epoch();
+  pace.val_every = options_.val_every;
+  pace.checkpoint_every_s = options_.checkpoint_every;
+  pacer_ = Pacer(pace);
   std::filesystem::create_directories(run_dir_);
 }
 
-void Trainer::place_model() {
-  model_.module().to(device_);
-  if (options_.channels_last) models::to_memory_format(model_.module(), at::MemoryFormat::ChannelsLast);
-}
+double Trainer::run_time() const { return earlier_sessions_ + process_seconds(); }
 
-int64_t Trainer::total_steps() const {
-  return options_.iters > 0 ? options_.iters : options_.epochs * data_.batches_per_epoch();
-}
+int64_t Trainer::total_steps() const { return pacer_.planned_total(state_.step, run_time()); }
 
 void Trainer::resume(CheckpointReader& checkpoint) {
   checkpoint.load_model(model_.module());
-  place_model();
+  model_.module().to(device_);
   checkpoint.load_optimizer(*optimizer_);
   checkpoint.restore_rng();
-  const auto config_json = state_.config_json;
+  resumed_average_ = checkpoint.weight_average();
   state_ = checkpoint.state();
-  state_.config_json = config_json;
+  state_.config_json = config_.dump();
+  earlier_sessions_ = state_.elapsed;
+  pacer_.restore(nlohmann::json::parse(state_.history_json));
+  prepared_ = false;  // the layout is chosen again for the weights just loaded
 }
 
-void Trainer::save(const std::string& name) {
-  save_checkpoint((std::filesystem::path(run_dir_) / name).string(), state_, model_.module(), optimizer_.get());
+const LayoutChoice& Trainer::prepare() {
+  prepared_ = true;
+  auto& module = model_.module();
+  data_.start_epoch(state_.epoch, state_.batch);  // run() starts it again: the loader is deterministic
+  Batch batch;
+  if (!data_.next(batch)) throw std::runtime_error("the training data yields no batch");
+  const auto inputs = batch.inputs.to(device_), targets = batch.targets.to(device_);
+  const bool amp = options_.amp && device_.is_cuda();
+  if (inputs.dim() != 4) {  // vector inputs: no layout to choose
+    layout_ = choose_layout(Layout::Contiguous, {}, {});
+  } else {
+    // The timed passes are real training passes: keep BatchNorm's running statistics as they were.
+    std::vector<torch::Tensor> buffers;
+    for (const auto& b : module.buffers()) buffers.push_back(b.clone());
+    LayoutProbeOptions probe;
+    probe.cache_file = options_.layout_cache;
+    probe.workload = workload_key("train", model_.config, inputs, device_, amp);
+    const auto loss = [&](const torch::Tensor& output) { return task_.loss(output, targets); };
+    layout_ = choose_layout(options_.layout, training_pass(model_, inputs, loss, device_, amp), probe);
+    {
+      torch::NoGradGuard no_grad;
+      auto now = module.buffers();
+      for (size_t i = 0; i < buffers.size(); ++i) now[i].copy_(buffers[i]);
+    }
+    module.zero_grad(/*set_to_none=*/true);
+    apply_layout(model_, layout_.channels_last);
+    if (layout_.times) {
+      pacer_.expect_step(1.1 * (layout_.channels_last ? layout_.times->channels_last : layout_.times->contiguous));
+    }
+  }
+  config_["layout"] = layout_.to_json();
+  state_.config_json = config_.dump();
+  if (options_.weight_average > 0) {  // made in the chosen layout, from the weights as they are now
+    average_ = std::make_unique<WeightAverage>(module, options_.weight_average);
+    if (!resumed_average_.empty()) {
+      if (resumed_average_.size() != average_->tensors().size()) {
+        throw std::runtime_error("the checkpoint's weight average does not fit this model");
+      }
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < resumed_average_.size(); ++i) average_->tensors()[i].copy_(resumed_average_[i]);
+    }
+  }
+  return layout_;
+}
+
+double Trainer::save(const std::string& name) {
+  const double start = run_time();
+  state_.elapsed = start;
+  const std::vector<torch::Tensor> none;
+  save_checkpoint((std::filesystem::path(run_dir_) / name).string(), state_, model_.module(), optimizer_.get(),
+                  average_ ? average_->tensors() : none);
+  const double seconds = run_time() - start;
+  pacer_.record_save(seconds);
+  return seconds;
 }
 
 nlohmann::json Trainer::validate(int64_t epoch) {
-  torch::NoGradGuard no_grad;  // the task may also use InferenceMode inside
   model_.module().eval();
-  auto metrics = task_.validate(model_, device_, run_dir_, epoch);
+  const bool channels_last = layout_.channels_last;
+  auto metrics = task_.validate(
+      [this, channels_last](const torch::Tensor& x) {
+        c10::InferenceMode guard;
+        return model_.forward(channels_last && x.dim() == 4 ? x.contiguous(at::MemoryFormat::ChannelsLast) : x);
+      },
+      device_, run_dir_, epoch);
   model_.module().train();
   return metrics;
 }
 
-void Trainer::log_epoch(nlohmann::json row) {
-  auto history = nlohmann::json::parse(state_.history_json);
-  history.push_back(std::move(row));
-  state_.history_json = history.dump();
-  write_run_logs(run_dir_, history, task_.main_metric());
+double Trainer::train_step(const Batch& batch, double lr, Epoch& sums) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  set_lr(*optimizer_, lr);
+  auto inputs = batch.inputs.to(device_, /*non_blocking=*/true);
+  if (layout_.channels_last && inputs.dim() == 4) inputs = inputs.contiguous(at::MemoryFormat::ChannelsLast);
+  const auto targets = batch.targets.to(device_, /*non_blocking=*/true);
+  model_.module().zero_grad(/*set_to_none=*/true);
+  torch::Tensor loss;
+  {
+    AutocastGuard autocast(device_, options_.amp && device_.is_cuda());
+    loss = task_.loss(model_.forward(inputs), targets);
+  }
+  const double value = loss.item<double>();
+  if (!std::isfinite(value)) {
+    throw NonFiniteLoss("the loss became " + std::to_string(value) + " at epoch " + std::to_string(state_.epoch + 1) +
+                        ", step " + std::to_string(state_.step + 1) +
+                        "; try a lower learning rate or gradient clipping. The last good checkpoint is " + run_dir_ +
+                        "/last.ckpt");
+  }
+  loss.backward();
+  const auto t1 = Clock::now();
+  if (options_.clip_grad_norm > 0) {
+    torch::nn::utils::clip_grad_norm_(model_.module().parameters(), options_.clip_grad_norm);
+  }
+  optimizer_->step();
+  if (average_) average_->update(state_.step);
+  const auto t2 = Clock::now();
+  sums.compute += std::chrono::duration<double>(t1 - t0).count();
+  sums.optimizer += std::chrono::duration<double>(t2 - t1).count();
+  sums.loss += value;
+  ++sums.losses;
+  sums.images += inputs.size(0);
+  sums.lr = lr;
+  return value;
 }
 
 TrainResult Trainer::run() {
   install_stop_handlers();
-  const int64_t total = total_steps();
-  const int64_t per_epoch = data_.batches_per_epoch();
-  const int64_t epochs = (total + per_epoch - 1) / per_epoch;
+  if (!prepared_) prepare();
+  const bool budget = options_.time_budget > 0;
   const bool tty = stdout_is_tty();
-  const bool amp = options_.amp && device_.is_cuda();
   TrainResult result;
   model_.module().train();
+  std::cout << "layout: " << layout_.describe() << "\n";
 
-  while (state_.step < total && !stop_requested()) {
+  bool final_step_done = false;  // the schedule's last step (lr at its floor) has been taken
+  bool finished = false;
+  while (!finished && !stop_requested()) {
     const int64_t epoch = state_.epoch;
+    int64_t planned = total_steps();
+    if (!budget && state_.step >= planned) break;
+    const int64_t per_epoch = data_.batches_per_epoch();
+    const int64_t batches = budget ? per_epoch : std::min(per_epoch, state_.batch + (planned - state_.step));
     data_.start_epoch(epoch, state_.batch);
-    const int64_t batches = std::min(per_epoch, state_.batch + (total - state_.step));
-    Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs), batches, std::cout, tty);
-    const double wait_start = data_.wait_seconds();
-    double loss_sum = 0, lr = 0;
-    int64_t loss_count = 0, images = 0;
+    Epoch sums = state_.batch > 0 ? Epoch::from_json(nlohmann::json::parse(state_.epoch_json)) : Epoch();
+    const std::string label = "epoch " + std::to_string(epoch + 1) +
+                              (budget ? "" : "/" + std::to_string((planned + per_epoch - 1) / per_epoch));
+    Progress progress(label, batches, std::cout, tty);
     Batch batch;
-    while (state_.batch < batches && data_.next(batch)) {
-      lr = scheduled_lr(options_.optimizer.lr, state_.step, total, options_.schedule);
-      set_lr(*optimizer_, lr);
-      auto inputs = batch.inputs.to(device_, /*non_blocking=*/true);
-      if (options_.channels_last && inputs.dim() == 4) inputs = inputs.contiguous(at::MemoryFormat::ChannelsLast);
-      auto targets = batch.targets.to(device_, /*non_blocking=*/true);
-      model_.module().zero_grad(/*set_to_none=*/true);
-      torch::Tensor loss;
-      {
-        AutocastGuard autocast(device_, amp);
-        loss = task_.loss(model_.forward(inputs), targets);
+    while (state_.batch < batches) {
+      const double start = run_time();
+      if (budget) {
+        planned = total_steps();
+        if (planned <= state_.step) {
+          // Out of time. If the last step taken was not the schedule's last (a step ran long),
+          // take one more at the floor: the budget is overrun by at most that one step.
+          if (final_step_done) break;
+          planned = state_.step + 1;
+        }
       }
-      const double value = loss.item<double>();
-      if (!std::isfinite(value)) {
-        throw NonFiniteLoss("the loss became " + std::to_string(value) + " at epoch " + std::to_string(epoch + 1) +
-                            ", step " + std::to_string(state_.step + 1) +
-                            "; try a lower --lr or --clip-grad. The last good checkpoint is " + run_dir_ +
-                            "/last.ckpt");
-      }
-      loss.backward();
-      if (options_.clip_grad_norm > 0) {
-        torch::nn::utils::clip_grad_norm_(model_.module().parameters(), options_.clip_grad_norm);
-      }
-      optimizer_->step();
+      if (!data_.next(batch)) break;
+      const double got = run_time();
+      sums.data += got - start;
+      const double lr = scheduled_lr(options_.optimizer.lr, state_.step, planned, options_.schedule);
+      final_step_done = state_.step + 1 >= planned;
+      train_step(batch, lr, sums);
       ++state_.step;
       ++state_.batch;
-      loss_sum += value;
-      ++loss_count;
-      images += inputs.size(0);
-      const double elapsed = progress.elapsed();
-      const double wait = data_.wait_seconds() - wait_start;
-      progress.update(state_.batch, "loss " + fixed(loss_sum / loss_count, 4) + "  lr " + sci(lr) + "  " +
-                                        fixed(images / std::max(elapsed, 1e-9), 1) + " img/s  wait " +
-                                        fixed(100 * wait / std::max(elapsed, 1e-9), 0) + "%");
+      const double ran = run_time();
+      const double eta = pacer_.seconds_left(planned - state_.step, ran);
+      progress.update(state_.batch, "loss " + fixed(sums.loss / static_cast<double>(sums.losses), 4) + "  lr " +
+                                        sci(lr) + "  " + fixed(static_cast<double>(sums.images) / std::max(sums.seconds + ran - start, 1e-9), 1) +
+                                        " img/s  wait " + fixed(100 * sums.data / std::max(sums.seconds + ran - start, 1e-9), 0) +
+                                        "%  run ETA " + format_duration(eta));
+      const double end = run_time();
+      sums.logging += end - ran;
+      sums.seconds += end - start;
+      pacer_.record_step(end - start);
       if (stop_requested()) break;
+      if (budget && final_step_done && total_steps() <= state_.step) break;
     }
-    if (stop_requested() && state_.batch < batches) {  // interrupted mid-epoch: resume continues here
+    const bool out_of_time = budget && final_step_done && total_steps() <= state_.step;
+    if (stop_requested() && state_.batch < batches && !out_of_time) {  // interrupted mid-epoch: resume continues here
       progress.finish("interrupted at batch " + std::to_string(state_.batch) + "/" + std::to_string(batches));
+      state_.epoch_json = sums.to_json().dump();
       save("last.ckpt");
       result.interrupted = true;
       break;
     }
-    const double seconds = progress.elapsed();
-    const double wait = data_.wait_seconds() - wait_start;
-    nlohmann::json row = {{"epoch", epoch + 1},
-                          {"step", state_.step},
-                          {"train_loss", loss_count ? loss_sum / loss_count : 0.0},
-                          {"lr", lr},
-                          {"images_per_s", images / std::max(seconds, 1e-9)},
-                          {"data_wait", wait / std::max(seconds, 1e-9)},
-                          {"seconds", seconds}};
-    std::string summary = "loss " + fixed(row["train_loss"].get<double>(), 4) + "  " +
-                          fixed(row["images_per_s"].get<double>(), 1) + " img/s";
-    state_.epoch = epoch + 1;
-    state_.batch = 0;
-    const bool last = state_.step >= total;
-    if (last || state_.epoch % std::max<int64_t>(1, options_.val_every) == 0) {
-      auto metrics = validate(epoch);
-      const double main = metrics.value(task_.main_metric(), std::nan(""));
-      for (auto& [key, value] : metrics.items()) row["val_" + key] = value;
-      summary += "  val " + task_.main_metric() + " " + fixed(main, 4);
-      if (std::isfinite(main) && main > state_.best_metric) {
-        state_.best_metric = main;
-        state_.best_epoch = epoch + 1;
-        summary += " (best)";
-      }
-      result.last_metrics = metrics;
-    }
-    progress.finish(summary);
-    log_epoch(row);
-    if (state_.best_epoch == epoch + 1) save("best.ckpt");
-    save("last.ckpt");
+    finished = budget ? out_of_time : state_.step >= planned;
+    progress.finish(end_epoch(sums, finished, result));
   }
-  result.interrupted = result.interrupted || (stop_requested() && state_.step < total);
+  write_run_logs(run_dir_, nlohmann::json::parse(state_.history_json), task_.main_metric());  // the last row's times
+  result.interrupted = result.interrupted || (stop_requested() && !finished);
   result.epochs_done = state_.epoch;
   result.steps_done = state_.step;
   result.best_metric = state_.best_metric;
   result.best_epoch = state_.best_epoch;
+  result.run_seconds = run_time();
   return result;
+}
+
+std::string Trainer::end_epoch(Epoch& sums, bool last, TrainResult& result) {
+  const int64_t epoch = state_.epoch;
+  const double seconds = std::max(sums.seconds, 1e-9);
+  nlohmann::json row = {{"epoch", epoch + 1},
+                        {"step", state_.step},
+                        {"train_loss", sums.losses ? sums.loss / static_cast<double>(sums.losses) : 0.0},
+                        {"lr", sums.lr},
+                        {"images_per_s", static_cast<double>(sums.images) / seconds},
+                        {"data_wait", sums.data / seconds},
+                        {"seconds", sums.seconds},
+                        {"time_data", sums.data},
+                        {"time_compute", sums.compute},
+                        {"time_optimizer", sums.optimizer}};
+  std::string summary = "loss " + fixed(row["train_loss"].get<double>(), 4) + "  " +
+                        fixed(row["images_per_s"].get<double>(), 1) + " img/s";
+  state_.epoch = epoch + 1;
+  state_.batch = 0;
+  state_.epoch_json = "{}";
+  double validation = 0, checkpoint = 0;
+  const bool validating = pacer_.validate_after(epoch + 1, state_.step, run_time(), last);
+  bool best = false;
+  if (validating) {
+    const double start = run_time();
+    if (average_) average_->swap();  // the average is what is validated, kept as best and exported
+    auto metrics = validate(epoch);
+    validation = run_time() - start;
+    pacer_.record_validation(validation, run_time());
+    const double main = metrics.value(task_.main_metric(), std::nan(""));
+    for (auto& [key, value] : metrics.items()) row["val_" + key] = value;
+    summary += "  val " + task_.main_metric() + " " + fixed(main, 4);
+    if (std::isfinite(main) && main > state_.best_metric) {
+      state_.best_metric = main;
+      state_.best_epoch = epoch + 1;
+      summary += " (best)";
+      best = true;
+    }
+    result.last_metrics = metrics;
+  }
+  row["time_validation"] = validation;
+  row["elapsed"] = run_time();
+  auto history = nlohmann::json::parse(state_.history_json);
+  history.push_back(row);
+  state_.history_json = history.dump();
+  if (best) checkpoint += save("best.ckpt");
+  if (validating && average_) average_->swap();
+  if (last || validating || stop_requested() || pacer_.checkpoint_due(run_time())) {
+    checkpoint += save("last.ckpt");
+    pacer_.saved_at(run_time());
+  }
+  const double log_start = run_time();
+  write_run_logs(run_dir_, history, task_.main_metric());
+  const double logging = run_time() - log_start;
+  pacer_.record_overhead(checkpoint + logging);
+  // This epoch's own checkpoint and log times reach the files with the next write.
+  history.back()["time_checkpoint"] = checkpoint;
+  history.back()["time_logging"] = sums.logging + logging;
+  state_.history_json = history.dump();
+  return summary;
 }
 
 }  // namespace skipzoo::app

@@ -1,6 +1,6 @@
 #pragma once
 // The one training engine. Segmentation and classification differ only in their TaskHooks
-// (loss, validation, metadata) and their BatchSource; the loop, schedules, checkpoints,
+// (loss, validation) and their BatchSource; the loop, schedules, checkpoints,
 // resume, progress, logs and plots are shared.
 #include <nlohmann/json.hpp>
 #include <skipzoo/models/registry.h>
@@ -9,7 +9,10 @@
 #include <string>
 
 #include "engine/checkpoint.h"
+#include "engine/layout.h"
 #include "engine/optim.h"
+#include "engine/pacing.h"
+#include "engine/weight_average.h"
 
 namespace skipzoo::app {
 
@@ -32,26 +35,37 @@ class TaskHooks {
  public:
   virtual ~TaskHooks() = default;
   virtual torch::Tensor loss(const torch::Tensor& logits, const torch::Tensor& targets) = 0;
-  // Evaluates the model (already in eval mode, on `device`); may write pictures into `dir`.
-  // Returns a JSON object of metrics; main_metric() names the one to maximise.
-  virtual nlohmann::json validate(models::Model& model, const torch::Device& device, const std::string& dir,
-                                  int64_t epoch) = 0;
+  // Evaluates the model through `forward` (eval mode, no autograd, inputs [N,C,H,W] on the CPU
+  // moved to `device` and into the model's layout); may write pictures into `dir`. Returns a
+  // JSON object of metrics; main_metric() names the one to maximise.
+  virtual nlohmann::json validate(const std::function<torch::Tensor(const torch::Tensor&)>& forward,
+                                  const torch::Device& device, const std::string& dir, int64_t epoch) = 0;
   virtual std::string main_metric() const = 0;
-  virtual nlohmann::json export_metadata() const = 0;  // merged into model.ts's skipzoo.json
 };
 
 struct TrainOptions {
-  int64_t epochs = 10;
-  int64_t iters = 0;         // > 0: stop after this many optimizer steps instead
-  int64_t val_every = 1;     // validate every N epochs (and after the last)
+  int64_t epochs = 30;
+  int64_t iters = 0;           // > 0: stop after this many optimizer steps instead
+  double time_budget = 0;      // seconds > 0: train until then instead (validation and export included);
+                               // the schedule is fitted to the steps that fit, re-estimated as it runs
+  int64_t val_every = 0;       // validate every N epochs (and after the last); 0: auto, about ten
+                               // validations a run taking at most ~10% of its time
+  double checkpoint_every = 60;  // seconds: last.ckpt at the first epoch end after this (and at each
+                                 // validation, at the end and when interrupted)
   OptimizerOptions optimizer;
   ScheduleOptions schedule;
   double clip_grad_norm = 0;  // 0: no clipping
   std::string device = "cpu";
   bool amp = true;            // bf16 autocast on CUDA; never on CPU
-  bool channels_last = true;  // 4-D weights and batches in channels-last layout (oneDNN's NHWC kernels)
-  bool export_model = true;   // write model.ts from the best checkpoint at the end
+  Layout layout = Layout::Auto;  // 4-D weights and batches: channels-last, contiguous, or measured
+  double weight_average = 0;     // > 0: validate, keep as best.ckpt and export an exponential moving
+                                 // average of the weights with this decay per step; 0: the weights
+  std::string layout_cache = default_layout_cache();  // not part of the run's configuration
 };
+// The run's configuration (config.json "train"): every field but layout_cache; from_json keeps
+// the defaults of missing keys and throws std::invalid_argument for unknown enum names.
+void to_json(nlohmann::json& j, const TrainOptions& o);
+void from_json(const nlohmann::json& j, TrainOptions& o);
 
 struct TrainResult {
   bool interrupted = false;
@@ -60,6 +74,7 @@ struct TrainResult {
   double best_metric = 0;
   int64_t best_epoch = -1;
   nlohmann::json last_metrics;
+  double run_seconds = 0;  // the run's time when run() returned, earlier sessions included
 };
 
 // Raised when the loss becomes NaN/inf: training stops, the last good checkpoint stays.
@@ -73,17 +88,24 @@ class Trainer {
   // `config` holds every resolved option of the run; it is stored in each checkpoint.
   Trainer(models::Model& model, BatchSource& data, TaskHooks& task, TrainOptions options, nlohmann::json config,
           std::string run_dir);
-  // Continues a run from its checkpoint (weights, optimizer, position, history, RNG).
+  // Continues a run from its checkpoint (weights, optimizer, position, history, RNG, run time).
   void resume(CheckpointReader& checkpoint);
+  // Chooses the layout (options.layout; `auto` times a few passes of the first batch) and puts
+  // the model in it; config()["layout"] records the choice. run() does this if not done yet.
+  const LayoutChoice& prepare();
   TrainResult run();
 
+  // The planned number of steps: fixed, or fitted to the time budget as measured so far.
   int64_t total_steps() const;
+  const nlohmann::json& config() const { return config_; }
 
  private:
-  void place_model();  // on the device, in the training layout
-  void save(const std::string& name);
-  void log_epoch(nlohmann::json row);
+  struct Epoch;  // the running sums of the epoch in progress (kept in mid-epoch checkpoints)
+  double run_time() const;               // seconds of this run, earlier sessions included
+  double save(const std::string& name);  // returns the seconds it took
   nlohmann::json validate(int64_t epoch);
+  double train_step(const Batch& batch, double lr, Epoch& sums);  // returns the loss
+  std::string end_epoch(Epoch& sums, bool last, TrainResult& result);  // returns the summary line
 
   models::Model& model_;
   BatchSource& data_;
@@ -94,6 +116,15 @@ class Trainer {
   torch::Device device_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   CheckpointState state_;
+  Pacer pacer_;
+  LayoutChoice layout_;
+  std::unique_ptr<WeightAverage> average_;
+  std::vector<torch::Tensor> resumed_average_;  // from a checkpoint, until the average exists
+  bool prepared_ = false;
+  double earlier_sessions_ = 0;  // run time before this process (a resumed run)
 };
+
+// Seconds since the process started (steady clock): a time budget counts from there.
+double process_seconds();
 
 }  // namespace skipzoo::app

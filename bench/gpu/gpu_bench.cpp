@@ -3,7 +3,7 @@
 // PyTorch. Same code (apps/bench_*.cpp), same flags, same JSON; bench/compare_pytorch.py drives it.
 //
 //   skipzoo_gpu_bench [--threads N] bench train --model NAME [--batch B] [--input C,H,W] [--steps N]
-//       [--warmup N] [--channels-last|--contiguous] [--zero-grad none|zeros] [--device cuda] [--amp] [--seed S]
+//       [--warmup N] [--channels-last|--contiguous|--layout auto] [--zero-grad none|zeros] [--device cuda] [--amp] [--seed S]
 //       [--options JSON] [--classes K] [--in-channels C] [--json]
 //   skipzoo_gpu_bench --version
 //   skipzoo_gpu_bench [--threads N] bench peak [--batch B] [--channels C] [--size S] [--iters N]
@@ -20,10 +20,12 @@
 #include <string>
 #include <vector>
 
-#include "bench_core.h"
+#include "bench/core/bench_core.h"
 
 namespace {
 
+using skipzoo::app::Layout;
+using skipzoo::app::parse_layout;
 using skipzoo::app::PeakOptions;
 using skipzoo::app::TrainBenchOptions;
 
@@ -81,7 +83,8 @@ nlohmann::json train(const Flags& f) {
   if (f.has("--input")) o.input = dims(f.text("--input", ""));
   o.steps = f.integer("--steps", o.steps);
   o.warmup = f.integer("--warmup", o.warmup);
-  o.channels_last = !f.has("--contiguous");  // channels-last by default, as `skipzoo bench train`
+  // channels-last unless told (bf16 tensor cores want NHWC); --layout auto measures, as `skipzoo bench train`
+  o.layout = f.has("--contiguous") ? Layout::Contiguous : parse_layout(f.text("--layout", "channels-last"));
   o.grad_to_none = f.text("--zero-grad", "none") == "none";
   o.device = f.text("--device", "cuda");
   o.amp = f.has("--amp");
@@ -122,7 +125,7 @@ int main(int argc, char** argv) {
     const Flags flags(args, i + 2,
                       is_train ? std::vector<std::string>{"--model", "--options", "--classes", "--in-channels", "--batch",
                                                           "--input", "--steps", "--warmup", "--zero-grad", "--device",
-                                                          "--seed"}
+                                                          "--seed", "--layout"}
                                : std::vector<std::string>{"--batch", "--channels", "--size", "--iters", "--warmup",
                                                           "--device"},
                       is_train ? std::vector<std::string>{"--channels-last", "--contiguous", "--amp", "--json"}

@@ -70,6 +70,12 @@ AugmentOptions AugmentOptions::classification() {
   return a;
 }
 
+AugmentOptions AugmentOptions::light() {
+  AugmentOptions a;
+  a.scale_prob = a.rotate_prob = a.brightness_prob = a.contrast_prob = a.gamma_prob = a.noise_prob = a.blur_prob = 0;
+  return a;
+}
+
 AugmentOptions AugmentOptions::off() {
   AugmentOptions a;
   a.enabled = false;

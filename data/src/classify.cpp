@@ -8,6 +8,22 @@
 
 namespace skipzoo::data {
 
+EvalView parse_eval_view(const std::string& name) {
+  if (name == "center") return EvalView::CenterCrop;
+  if (name == "resize") return EvalView::ResizeShortSide;
+  if (name == "whole") return EvalView::Whole;
+  throw std::invalid_argument("unknown evaluation view '" + name + "' (expected center, resize or whole)");
+}
+
+std::string eval_view_name(EvalView view) {
+  switch (view) {
+    case EvalView::CenterCrop: return "center";
+    case EvalView::ResizeShortSide: return "resize";
+    case EvalView::Whole: return "whole";
+  }
+  return "?";
+}
+
 namespace {
 // Area averaging when shrinking (no aliasing), bilinear when enlarging.
 cv::Mat resize_to(const cv::Mat& src, cv::Size size) {

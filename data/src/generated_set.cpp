@@ -28,6 +28,8 @@ void write_generated_set(const GeneratedSet& set,
       fs::create_directories(fs::path(set.out) / split / kind, ec);
       if (ec) throw data_error((fs::path(set.out) / split / kind).string(), "cannot create the folder: " + ec.message());
     }
+  const int64_t classes = static_cast<int64_t>(set.class_names.size());
+  const MaskMapping mapping = set.mask_values.empty() ? MaskMapping::identity(classes) : MaskMapping::values(set.mask_values);
   const auto val = split_indices(set.count, {set.val_fraction, set.seed});
   std::vector<bool> is_val(static_cast<size_t>(set.count), false);
   for (int64_t i : val) is_val[static_cast<size_t>(i)] = true;
@@ -41,7 +43,7 @@ void write_generated_set(const GeneratedSet& set,
     std::snprintf(name, sizeof name, "%05lld.png", static_cast<long long>(i));
     const fs::path dir = fs::path(set.out) / (is_val[static_cast<size_t>(i)] ? "val" : "train");
     write_image((dir / "images" / name).string(), image);
-    write_image((dir / "masks" / name).string(), labels);
+    write_mask((dir / "masks" / name).string(), labels, mapping);
     const int64_t n = ++done;
     if (set.progress) {
       std::lock_guard<std::mutex> lock(progress_mutex);
@@ -51,8 +53,7 @@ void write_generated_set(const GeneratedSet& set,
 
   nlohmann::json meta{{"task", "segmentation"},
                       {"classes", set.class_names},
-                      {"mask_mapping", nlohmann::json::parse(
-                                           MaskMapping::identity(static_cast<int64_t>(set.class_names.size())).to_json())},
+                      {"mask_mapping", nlohmann::json::parse(mapping.to_json())},
                       {"train", set.count - static_cast<int64_t>(val.size())},
                       {"val", static_cast<int64_t>(val.size())},
                       {"seed", set.seed}};

@@ -19,7 +19,8 @@ struct GeneratedSet {
   uint64_t seed = 0;
   int threads = 0;
   Progress progress;
-  std::vector<std::string> class_names;  // [0] is background; masks store the index
+  std::vector<std::string> class_names;  // [0] is background
+  std::vector<int> mask_values;          // raw mask value of each class; empty: the class index
 };
 
 // make(index, rng) returns (image, labels); each image gets its own Rng from (seed, index), so

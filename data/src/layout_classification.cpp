@@ -76,14 +76,18 @@ std::vector<Entry> read_csv(const std::string& csv, std::vector<std::string>& pr
   return entries;
 }
 
+// `colour` becomes true if a good image has colour.
 std::vector<ClassificationSample> check_entries(const std::vector<Entry>& entries,
                                                 const std::vector<std::string>& classes, const CheckOptions& check,
-                                                std::vector<std::string>& problems) {
+                                                std::vector<std::string>& problems, bool& colour) {
   std::vector<std::string> bad(entries.size());
+  std::vector<char> coloured(entries.size(), 0);
   parallel_for(static_cast<int64_t>(entries.size()), check.threads, [&](int64_t i) {
     const auto& e = entries[static_cast<size_t>(i)];
     try {
-      bad[static_cast<size_t>(i)] = check_image_size(read_image(e.image), e.image, check.min_side);
+      const cv::Mat image = read_image(e.image);
+      coloured[static_cast<size_t>(i)] = image.channels() >= 3;
+      bad[static_cast<size_t>(i)] = check_image_size(image, e.image, check.min_side);
     } catch (const DataError& err) {
       bad[static_cast<size_t>(i)] = err.what();
     }
@@ -93,8 +97,12 @@ std::vector<ClassificationSample> check_entries(const std::vector<Entry>& entrie
     const auto it = std::find(classes.begin(), classes.end(), entries[i].label);
     if (bad[i].empty() && it == classes.end())
       bad[i] = entries[i].image + ": class '" + entries[i].label + "' is not a training class";
-    if (!bad[i].empty()) problems.push_back(bad[i]);
-    else good.push_back({entries[i].image, static_cast<int64_t>(it - classes.begin())});
+    if (!bad[i].empty()) {
+      problems.push_back(bad[i]);
+      continue;
+    }
+    good.push_back({entries[i].image, static_cast<int64_t>(it - classes.begin())});
+    colour = colour || coloured[i];
   }
   return good;
 }
@@ -118,8 +126,8 @@ ClassificationDataset load_classification(const std::string& root, const Classif
   }
   out.class_names = sorted_names(folder_classes);
 
-  auto good_train = check_entries(train, out.class_names, layout.check, problems);
-  auto good_val = check_entries(val, out.class_names, layout.check, problems);
+  auto good_train = check_entries(train, out.class_names, layout.check, problems, out.colour);
+  auto good_val = check_entries(val, out.class_names, layout.check, problems, out.colour);
   settle_problems(root, problems, layout.check, out.skipped);
   if (good_train.empty()) throw data_error(root, "no usable images left");
 

@@ -16,7 +16,8 @@ namespace {
 struct PairCheck {
   std::string problem;
   std::map<uint32_t, int64_t> counts;
-  bool colour = false;
+  bool colour = false;        // the mask
+  bool image_colour = false;  // the image
 };
 
 PairCheck check_pair(const SegmentationSample& s, int64_t min_side) {
@@ -29,6 +30,7 @@ PairCheck check_pair(const SegmentationSample& s, int64_t min_side) {
     return r;
   }
   if (!(r.problem = check_image_size(image, s.image, min_side)).empty()) return r;
+  r.image_colour = image.channels() >= 3;
   try {
     mask = read_raw_mask(s.mask);
   } catch (const DataError& e) {
@@ -100,8 +102,11 @@ SegmentationDataset load_segmentation(const std::string& root, const Segmentatio
   settle_problems(root, problems, layout.check, out.skipped);
 
   std::vector<SegmentationSample> good_train, good_val;
-  for (size_t i = 0; i < all.size(); ++i)
-    if (checks[i].problem.empty()) (i < n_train ? good_train : good_val).push_back(all[i]);
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (!checks[i].problem.empty()) continue;
+    (i < n_train ? good_train : good_val).push_back(all[i]);
+    out.colour = out.colour || checks[i].image_colour;
+  }
   if (good_train.empty()) throw data_error(root, "no usable image/mask pairs left");
   if (out.explicit_split) {
     out.train = std::move(good_train);

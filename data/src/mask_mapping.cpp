@@ -37,6 +37,16 @@ std::vector<std::string> split(const std::string& text, char sep) {
   return parts;
 }
 
+// The class count after "voc:" or "identity:"; a clear error for anything but a plain number.
+int64_t parse_count(const std::string& text, const std::string& spec) {
+  const bool digits = !text.empty() && text.size() <= 9 && text.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits) {
+    throw std::invalid_argument("invalid class count '" + text + "' in '" + spec + "' (expected a number of classes, e.g. " +
+                                spec.substr(0, spec.find(':') + 1) + "21)");
+  }
+  return std::stoll(text);
+}
+
 void check_keys(const std::vector<uint32_t>& keys) {
   if (keys.empty()) throw std::invalid_argument("a mask mapping needs at least one class");
   if (static_cast<int64_t>(keys.size()) > kMaxClasses - 1)
@@ -100,8 +110,8 @@ MaskMapping MaskMapping::voc(int64_t classes) {
 
 MaskMapping MaskMapping::parse(const std::string& spec, int ignore_value) {
   if (spec == "voc") return voc();
-  if (spec.rfind("voc:", 0) == 0) return voc(std::stoll(spec.substr(4)));
-  if (spec.rfind("identity:", 0) == 0) return identity(std::stoll(spec.substr(9)), ignore_value);
+  if (spec.rfind("voc:", 0) == 0) return voc(parse_count(spec.substr(4), spec));
+  if (spec.rfind("identity:", 0) == 0) return identity(parse_count(spec.substr(9), spec), ignore_value);
   const auto parts = split(spec, ',');
   if (parts.empty()) throw std::invalid_argument("empty mask mapping");
   if (!parts[0].empty() && parts[0][0] == '#') {

@@ -55,7 +55,7 @@ void make_fashion_mosaic(const MosaicOptions& o) {
   names.insert(names.begin(), "background");
   for (uint8_t l : item_labels)
     if (l >= 10) throw data_error(o.labels, "label " + std::to_string(l) + " is not a Fashion-MNIST class (0..9)");
-  GeneratedSet set{o.out, o.count, o.val_fraction, o.seed, o.threads, o.progress, names};
+  GeneratedSet set{o.out, o.count, o.val_fraction, o.seed, o.threads, o.progress, names, {}};
   write_generated_set(set, [&](int64_t, Rng& rng) { return make_mosaic(o, items, item_labels, rng); });
 }
 

@@ -97,7 +97,7 @@ std::pair<cv::Mat, cv::Mat> make_scene(const ShapesOptions& o, Rng& rng) {
 void make_shapes(const ShapesOptions& o) {
   if (o.classes < 1 || o.classes > 60) throw std::invalid_argument("--classes must be in 1..60");
   if (o.min_size < 2 || o.max_size < o.min_size) throw std::invalid_argument("sizes must satisfy 2 <= min-size <= max-size");
-  GeneratedSet set{o.out, o.count, o.val_fraction, o.seed, o.threads, o.progress, shape_class_names(o.classes)};
+  GeneratedSet set{o.out, o.count, o.val_fraction, o.seed, o.threads, o.progress, shape_class_names(o.classes), {}};
   write_generated_set(set, [&](int64_t, Rng& rng) { return make_scene(o, rng); });
 }
 

@@ -1,6 +1,7 @@
 #include <skipzoo/models/blocks.h>
 #include <skipzoo/models/layers.h>
 
+#include <climits>
 #include <stdexcept>
 
 namespace skipzoo::models {
@@ -36,6 +37,25 @@ torch::jit::Module PadShortcutImpl::script_twin() const {
   return twin;
 }
 
+// x[:, :, ::s, ::s] as a Slice with constant bounds and steps, then Pad on the channels: no shape
+// arithmetic, so OpenCV runs it at any size. Ends are INT_MAX (clamped by ONNX): OpenCV reads
+// int64 constants as int32.
+std::string PadShortcutImpl::onnx_twin(OnnxGraph& g, const std::string& input, const std::string& prefix) const {
+  const int64_t extra = out_channels_ - in_channels_, front = extra / 2;
+  std::string y = input;
+  if (stride_ != 1) {
+    const auto n = onnx_name(prefix, "Slice");
+    y = g.add("Slice", {y, g.ints(n + ".starts", {0, 0}), g.ints(n + ".ends", {INT_MAX, INT_MAX}),
+                        g.ints(n + ".axes", {2, 3}), g.ints(n + ".steps", {stride_, stride_})}, {}, n);
+  }
+  if (extra > 0) {
+    const auto n = onnx_name(prefix, "Pad");
+    y = g.add("Pad", {y, g.ints(n + ".pads", {0, front, 0, 0, 0, extra - front, 0, 0})},
+              {OnnxAttribute::text("mode", "constant")}, n);
+  }
+  return y;
+}
+
 namespace {
 
 // torchvision's rule: a shortcut is needed when the stride or the channel count changes.
@@ -55,6 +75,21 @@ void register_optional(torch::nn::Module& m, const std::string& name, const torc
 std::string shortcut_line(const torch::nn::AnyModule& downsample, const std::string& from) {
   return downsample.is_empty() ? "    identity = " + from + "\n"
                                : "    identity = self.downsample.forward(" + from + ")\n";
+}
+
+// The ONNX twin of the child `name` (a conv, a norm layer or the shortcut).
+std::string child(OnnxGraph& g, const torch::nn::Module& m, const std::string& x, const std::string& prefix,
+                  const std::string& name) {
+  return to_onnx(g, m, x, prefix + name + ".");
+}
+
+std::string onnx_shortcut(OnnxGraph& g, const torch::nn::AnyModule& downsample, const std::string& from,
+                          const std::string& prefix) {
+  return downsample.is_empty() ? from : child(g, *downsample.ptr(), from, prefix, "downsample");
+}
+
+std::string onnx_add(OnnxGraph& g, const std::string& a, const std::string& b, const std::string& prefix) {
+  return g.add("Add", {a, b}, {}, onnx_name(prefix, "Add"));
 }
 
 void zero_weight(torch::nn::Conv2d& conv) {
@@ -98,6 +133,12 @@ torch::jit::Module BasicBlockImpl::script_twin() const {
       "    out = self.bn2.forward(self.conv2.forward(out))\n" +
       shortcut_line(downsample, "x") + "    return torch.relu(out + identity)\n");
   return twin;
+}
+
+std::string BasicBlockImpl::onnx_twin(OnnxGraph& g, const std::string& x, const std::string& prefix) const {
+  auto out = onnx_relu(g, child(g, *bn1.ptr(), child(g, *conv1, x, prefix, "conv1"), prefix, "bn1"), prefix);
+  out = child(g, *bn2.ptr(), child(g, *conv2, out, prefix, "conv2"), prefix, "bn2");
+  return onnx_relu(g, onnx_add(g, out, onnx_shortcut(g, downsample, x, prefix), prefix), prefix);
 }
 
 // Without a norm layer (Identity) there is no scale to zero: zero the branch's last conv.
@@ -145,6 +186,13 @@ torch::jit::Module BottleneckImpl::script_twin() const {
   return twin;
 }
 
+std::string BottleneckImpl::onnx_twin(OnnxGraph& g, const std::string& x, const std::string& prefix) const {
+  auto out = onnx_relu(g, child(g, *bn1.ptr(), child(g, *conv1, x, prefix, "conv1"), prefix, "bn1"), prefix);
+  out = onnx_relu(g, child(g, *bn2.ptr(), child(g, *conv2, out, prefix, "conv2"), prefix, "bn2"), prefix);
+  out = child(g, *bn3.ptr(), child(g, *conv3, out, prefix, "conv3"), prefix, "bn3");
+  return onnx_relu(g, onnx_add(g, out, onnx_shortcut(g, downsample, x, prefix), prefix), prefix);
+}
+
 void BottleneckImpl::zero_init_residual() {
   if (!zero_norm_scale(*bn3.ptr())) zero_weight(conv3);
 }
@@ -186,6 +234,14 @@ torch::jit::Module PreActBasicBlockImpl::script_twin() const {
       "    out = self.conv2.forward(torch.relu(self.bn2.forward(out)))\n"
       "    return out + identity\n");
   return twin;
+}
+
+std::string PreActBasicBlockImpl::onnx_twin(OnnxGraph& g, const std::string& x, const std::string& prefix) const {
+  const auto pre = onnx_relu(g, child(g, *bn1.ptr(), x, prefix, "bn1"), prefix);
+  const auto identity = onnx_shortcut(g, downsample, downsample.is_empty() ? x : pre, prefix);
+  auto out = child(g, *conv1, pre, prefix, "conv1");
+  out = child(g, *conv2, onnx_relu(g, child(g, *bn2.ptr(), out, prefix, "bn2"), prefix), prefix, "conv2");
+  return onnx_add(g, out, identity, prefix);
 }
 
 void PreActBasicBlockImpl::zero_init_residual() { zero_weight(conv2); }
@@ -233,6 +289,15 @@ torch::jit::Module PreActBottleneckImpl::script_twin() const {
   return twin;
 }
 
+std::string PreActBottleneckImpl::onnx_twin(OnnxGraph& g, const std::string& x, const std::string& prefix) const {
+  const auto pre = onnx_relu(g, child(g, *bn1.ptr(), x, prefix, "bn1"), prefix);
+  const auto identity = onnx_shortcut(g, downsample, downsample.is_empty() ? x : pre, prefix);
+  auto out = child(g, *conv1, pre, prefix, "conv1");
+  out = child(g, *conv2, onnx_relu(g, child(g, *bn2.ptr(), out, prefix, "bn2"), prefix), prefix, "conv2");
+  out = child(g, *conv3, onnx_relu(g, child(g, *bn3.ptr(), out, prefix, "bn3"), prefix), prefix, "conv3");
+  return onnx_add(g, out, identity, prefix);
+}
+
 void PreActBottleneckImpl::zero_init_residual() { zero_weight(conv3); }
 
 // ---- PreActUnit -------------------------------------------------------------------------
@@ -253,6 +318,11 @@ torch::jit::Module PreActUnitImpl::script_twin() const {
   auto twin = twin_skeleton(*this, "PreActUnit");
   twin.define("def forward(self, x):\n    return x + self.conv1.forward(torch.relu(self.bn1.forward(x)))\n");
   return twin;
+}
+
+std::string PreActUnitImpl::onnx_twin(OnnxGraph& g, const std::string& x, const std::string& prefix) const {
+  const auto pre = onnx_relu(g, child(g, *bn1.ptr(), x, prefix, "bn1"), prefix);
+  return onnx_add(g, x, child(g, *conv1, pre, prefix, "conv1"), prefix);
 }
 
 void PreActUnitImpl::zero_init_residual() { zero_weight(conv1); }

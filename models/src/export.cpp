@@ -25,71 +25,6 @@ const std::set<std::string>& reserved_keys() {
   return keys;
 }
 
-[[noreturn]] void bad_field(const std::string& key, const std::string& why) {
-  throw std::invalid_argument("export metadata: '" + key + "' " + why);
-}
-
-bool positive_int(const json& v) { return v.is_number_integer() && v.get<int64_t>() > 0; }
-
-// patch and tile: one positive size, or [height, width].
-void check_size(const json& v, const std::string& key) {
-  if (positive_int(v)) return;
-  if (v.is_array() && v.size() == 2 && positive_int(v[0]) && positive_int(v[1])) return;
-  bad_field(key, "must be a positive integer or [height, width], got " + v.dump());
-}
-
-// normalization mean/std, as skipzoo::data::Normalization writes them: one number per input
-// channel, one number for every channel, or none (mean 0, std 1).
-void check_numbers(const json& v, const std::string& key, size_t channels, bool positive) {
-  bool ok = v.is_array() && (v.size() <= 1 || channels == 0 || v.size() == channels);
-  for (const auto& x : v) ok = ok && x.is_number() && (!positive || x.get<double>() > 0);
-  if (!ok) {
-    bad_field(key, "must be a list of " + std::string(positive ? "positive " : "") + "numbers: one per input channel" +
-                       (channels ? " (" + std::to_string(channels) + ")" : std::string()) +
-                       ", one for all, or none; got " + v.dump());
-  }
-}
-
-// The documented app fields (docs/export.md) are checked so that deployment code can trust them.
-void check_app_fields(const json& app, const Model& model) {
-  bool image = true;  // a Model assembled outside the registry is taken as an image model
-  try {
-    image = find_model(model.config.name).image_input;
-  } catch (const std::invalid_argument&) {
-  }
-  if (app.contains("class_names")) {
-    const auto& v = app["class_names"];
-    bool ok = v.is_array();
-    for (const auto& x : v) ok = ok && x.is_string();
-    if (!ok) bad_field("class_names", "must be a list of strings, got " + v.dump());
-    if (model.config.classes > 0 && static_cast<int64_t>(v.size()) != model.config.classes) {
-      bad_field("class_names", "has " + std::to_string(v.size()) + " names but the model has " +
-                                   std::to_string(model.config.classes) + " classes");
-    }
-  }
-  if (app.contains("normalization")) {
-    const auto& v = app["normalization"];
-    if (!v.is_object() || !v.contains("mean") || !v.contains("std")) {
-      bad_field("normalization", "must be {\"mean\": [...], \"std\": [...]}, got " + v.dump());
-    }
-    const size_t channels = image && model.config.in_channels > 0 ? static_cast<size_t>(model.config.in_channels) : 0;
-    check_numbers(v["mean"], "normalization.mean", channels, false);
-    check_numbers(v["std"], "normalization.std", channels, true);
-  }
-  for (const char* key : {"patch", "tile"}) {
-    if (app.contains(key)) check_size(app[key], key);
-  }
-  if (app.contains("overlap")) {
-    const auto& v = app["overlap"];
-    if (!v.is_number() || v.get<double>() < 0 || v.get<double>() >= 1) {
-      bad_field("overlap", "must be a number in [0, 1), got " + v.dump());
-    }
-  }
-  if (app.contains("mask_mapping") && !app["mask_mapping"].is_object()) {
-    bad_field("mask_mapping", "must be a JSON object, got " + app["mask_mapping"].dump());
-  }
-}
-
 std::string metadata_error(const std::string& path, const std::string& why) {
   return "TorchScript file '" + path + "': its " + std::string(kMetadataFile) + " " + why;
 }
@@ -109,7 +44,6 @@ std::string export_metadata(const Model& model, const ExportOptions& options) {
       throw std::invalid_argument("export metadata: '" + item.key() + "' is written by skipzoo and cannot be set");
     }
   }
-  check_app_fields(app, model);
 
   json options_object = json::parse(model.config.options.empty() ? "{}" : model.config.options);
   json meta = {{"format", kExportFormat},

@@ -135,6 +135,11 @@ torch::jit::Module ManualBatchNormImpl<D>::script_twin() const {
 }
 
 template <size_t D>
+std::string ManualBatchNormImpl<D>::onnx_twin(OnnxGraph& g, const std::string& input, const std::string& prefix) const {
+  return onnx_batch_norm(g, *this, input, prefix, options.eps());
+}
+
+template <size_t D>
 void ManualBatchNormImpl<D>::pretty_print(std::ostream& stream) const {
   stream << "skipzoo::models::" << this->name() << "(" << options.num_features() << ", eps=" << options.eps()
          << ", momentum=" << options.momentum() << ")";

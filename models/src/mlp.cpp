@@ -31,4 +31,8 @@ torch::jit::Module MLPImpl::script_twin() const {
   return twin;
 }
 
+std::string MLPImpl::onnx_twin(OnnxGraph& g, const std::string& input, const std::string& prefix) const {
+  return to_onnx(g, *layers, input, prefix + "layers.");
+}
+
 }  // namespace skipzoo::models

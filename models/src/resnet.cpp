@@ -122,6 +122,32 @@ torch::jit::Module ResNetImpl::script_twin() const {
   return twin;
 }
 
+std::vector<std::string> ResNetImpl::onnx_features(OnnxGraph& g, const std::string& input,
+                                                   const std::string& prefix) const {
+  std::string x = to_onnx(g, *conv1, input, prefix + "conv1.");
+  if (stem_norm()) x = onnx_relu(g, to_onnx(g, *bn1.ptr(), x, prefix + "bn1."), prefix);
+  std::vector<std::string> out{x};
+  if (options.stem() == Stem::ImageNet) {
+    // LibTorch pads max pooling with -inf, as ONNX does.
+    x = g.add("MaxPool", {x},
+              {OnnxAttribute::integers("kernel_shape", {3, 3}), OnnxAttribute::integers("strides", {2, 2}),
+               OnnxAttribute::integers("pads", {1, 1, 1, 1})},
+              onnx_name(prefix, "MaxPool"));
+  }
+  for (size_t i = 0; i < stages.size(); ++i) {
+    out.push_back(x = to_onnx(g, *stages[i], x, prefix + "layer" + std::to_string(i + 1) + "."));
+  }
+  return out;
+}
+
+std::string ResNetImpl::onnx_twin(OnnxGraph& g, const std::string& input, const std::string& prefix) const {
+  std::string x = onnx_features(g, input, prefix).back();
+  if (options.preact()) x = onnx_relu(g, to_onnx(g, *bn_final.ptr(), x, prefix + "bn_final."), prefix);
+  x = g.add("GlobalAveragePool", {x}, {}, onnx_name(prefix, "GlobalAveragePool"));
+  x = g.add("Flatten", {x}, {OnnxAttribute::integer("axis", 1)}, onnx_name(prefix, "Flatten"));
+  return fc ? to_onnx(g, *fc, x, prefix + "fc.") : x;
+}
+
 int64_t ResNetImpl::num_blocks() const {
   int64_t k = 0;
   for (auto n : options.layers()) k += n;

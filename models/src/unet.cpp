@@ -30,6 +30,38 @@ std::string script_pad_to_multiple(int64_t multiple) {
 
 std::string script_crop_return(const std::string& var) { return "    return " + var + "[:, :, :h, :w]\n"; }
 
+// Dynamic shapes: pads = [0, 0, 0, 0, 0, 0, ceil(h/m)*m - h, ceil(w/m)*m - w] computed from
+// Shape(x); integer Div truncates, which is the floor for these positive sizes.
+OnnxPadded onnx_pad_to_multiple(OnnxGraph& g, const std::string& input, int64_t multiple, const std::string& prefix,
+                                const std::string& type) {
+  const auto& shapes = g.shapes();
+  if (shapes.mode == OnnxShapeMode::Static && (shapes.height % multiple != 0 || shapes.width % multiple != 0)) {
+    onnx_unsupported(prefix, type,
+                     "static:" + std::to_string(shapes.height) + "x" + std::to_string(shapes.width) +
+                         " shapes need H and W to be multiples of " + std::to_string(multiple) +
+                         " (the graph does no padding); choose such a size, or `dynamic` shapes, which pad "
+                         "inside the graph and need ONNX Runtime");
+  }
+  if (shapes.mode != OnnxShapeMode::Dynamic) return {input, ""};
+  const auto n = [&](const std::string& op) { return onnx_name(prefix, "pad/" + op); };
+  const auto shape = g.add("Shape", {input}, {}, n("Shape"));
+  const auto hw = g.add("Slice", {shape, g.ints(n("hw.starts"), {2}), g.ints(n("hw.ends"), {4})}, {}, n("hw"));
+  const auto m = g.ints(n("multiple"), {multiple});
+  auto padded = g.add("Add", {hw, g.ints(n("multiple_minus_1"), {multiple - 1})}, {}, n("Add"));
+  padded = g.add("Mul", {g.add("Div", {padded, m}, {}, n("Div")), m}, {}, n("Mul"));
+  const auto missing = g.add("Sub", {padded, hw}, {}, n("Sub"));
+  const auto pads = g.add("Concat", {g.ints(n("zeros"), {0, 0, 0, 0, 0, 0}), missing},
+                          {OnnxAttribute::integer("axis", 0)}, n("pads"));
+  const auto x = g.add("Pad", {input, pads}, {OnnxAttribute::text("mode", "constant")}, n("Pad"));
+  return {x, hw};
+}
+
+std::string onnx_crop(OnnxGraph& g, const std::string& x, const OnnxPadded& padded, const std::string& prefix) {
+  if (padded.size.empty()) return x;
+  const auto n = onnx_name(prefix, "crop");
+  return g.add("Slice", {x, g.ints(n + ".starts", {0, 0}), padded.size, g.ints(n + ".axes", {2, 3})}, {}, n);
+}
+
 // ---- ConvBlock --------------------------------------------------------------------------
 
 ConvBlockImpl::ConvBlockImpl(int64_t in, int64_t out, Norm norm) : in_(in), out_(out), norm_(norm) { reset(); }
@@ -56,6 +88,12 @@ torch::jit::Module ConvBlockImpl::script_twin() const {
       "    x = torch.relu(self.bn1.forward(self.conv1.forward(x)))\n"
       "    return torch.relu(self.bn2.forward(self.conv2.forward(x)))\n");
   return twin;
+}
+
+std::string ConvBlockImpl::onnx_twin(OnnxGraph& g, const std::string& input, const std::string& prefix) const {
+  auto x = to_onnx(g, *bn1.ptr(), to_onnx(g, *conv1, input, prefix + "conv1."), prefix + "bn1.");
+  x = to_onnx(g, *bn2.ptr(), to_onnx(g, *conv2, onnx_relu(g, x, prefix), prefix + "conv2."), prefix + "bn2.");
+  return onnx_relu(g, x, prefix);
 }
 
 // ---- UpBlock ----------------------------------------------------------------------------
@@ -95,6 +133,29 @@ torch::jit::Module UpBlockImpl::script_twin() const {
   return twin;
 }
 
+std::string UpBlockImpl::onnx_twin(OnnxGraph& g, const std::string& input, const std::string& prefix) const {
+  if (skip_ > 0) onnx_unsupported(prefix, "UpBlock", "needs its skip input: export the U-Net that holds it");
+  return onnx_up(g, input, "", prefix);
+}
+
+// Bilinear x2 as Resize with constant scales, so no shape arithmetic: pytorch_half_pixel is
+// align_corners=False (OpenCV maps it to its "opencv_linear" mode).
+std::string UpBlockImpl::onnx_up(OnnxGraph& g, const std::string& input, const std::string& skip,
+                                 const std::string& prefix) const {
+  std::string x = input;
+  if (mode_ == Upsampling::Transpose) {
+    x = to_onnx(g, *up, x, prefix + "up.");
+  } else {
+    const auto n = onnx_name(prefix, "Resize");
+    x = g.add("Resize", {x, "", g.floats(n + ".scales", {1, 1, 2, 2})},
+              {OnnxAttribute::text("mode", "linear"),
+               OnnxAttribute::text("coordinate_transformation_mode", "pytorch_half_pixel")},
+              n);
+  }
+  if (!skip.empty()) x = g.add("Concat", {x, skip}, {OnnxAttribute::integer("axis", 1)}, onnx_name(prefix, "Concat"));
+  return to_onnx(g, *conv, x, prefix + "conv.");
+}
+
 // ---- UNet -------------------------------------------------------------------------------
 
 UNetImpl::UNetImpl(const UNetOptions& options_) : options(options_) { reset(); }
@@ -115,6 +176,11 @@ void UNetImpl::reset() {
   }
   head = register_module("head", torch::nn::Conv2d(torch::nn::Conv2dOptions(width, o.classes(), 1)));
   init_he_fan_out(*this);
+  // The head is a per-pixel linear classifier, not a conv feeding a ReLU: it keeps LibTorch's
+  // default init (uniform in +-1/sqrt(fan_in), as torchvision's ResNet keeps it for its fc).
+  // He fan-out init would give it std sqrt(2 / classes): logits of std ~4 at the start, a
+  // saturated softmax, and a slow first minute of training.
+  head->reset_parameters();
 }
 
 torch::Tensor UNetImpl::forward(torch::Tensor x) {
@@ -144,6 +210,25 @@ torch::jit::Module UNetImpl::script_twin() const {
   }
   twin.define(src + "    x = self.head.forward(x)\n" + script_crop_return("x"));
   return twin;
+}
+
+std::string UNetImpl::onnx_twin(OnnxGraph& g, const std::string& input, const std::string& prefix) const {
+  const int64_t depth = options.depth();
+  const auto padded = onnx_pad_to_multiple(g, input, int64_t{1} << depth, prefix, "UNet");
+  std::string x = padded.tensor;
+  std::vector<std::string> skips;
+  for (int64_t i = 0; i <= depth; ++i) {
+    if (i > 0) {
+      x = g.add("MaxPool", {x}, {OnnxAttribute::integers("kernel_shape", {2, 2}), OnnxAttribute::integers("strides", {2, 2})},
+                onnx_name(prefix, "MaxPool"));
+    }
+    x = to_onnx(g, *down->ptr(i), x, prefix + "down." + std::to_string(i) + ".");
+    skips.push_back(x);
+  }
+  for (int64_t i = 0; i < depth; ++i) {
+    x = up->ptr(i)->as<UpBlockImpl>()->onnx_up(g, x, skips[depth - 1 - i], prefix + "up." + std::to_string(i) + ".");
+  }
+  return onnx_crop(g, to_onnx(g, *head, x, prefix + "head."), padded, prefix);
 }
 
 }  // namespace skipzoo::models

@@ -62,4 +62,15 @@ torch::jit::Module UNetResNetImpl::script_twin() const {
   return twin;
 }
 
+std::string UNetResNetImpl::onnx_twin(OnnxGraph& g, const std::string& input, const std::string& prefix) const {
+  const auto padded = onnx_pad_to_multiple(g, input, kMultiple, prefix, "UNetResNet");
+  const auto f = encoder->onnx_features(g, padded.tensor, prefix + "encoder.");  // stem, layer1..layer4
+  std::string x = f[4];
+  for (size_t i = 0; i < 5; ++i) {
+    const std::string skip = i < 3 ? f[3 - i] : (i == 3 ? f[0] : "");
+    x = decoder->ptr(i)->as<UpBlockImpl>()->onnx_up(g, x, skip, prefix + "decoder." + std::to_string(i) + ".");
+  }
+  return onnx_crop(g, to_onnx(g, *head, x, prefix + "head."), padded, prefix);
+}
+
 }  // namespace skipzoo::models

@@ -101,6 +101,6 @@ TEST(ClsApp, BadInputGetsClearMessages) {
   ASSERT_EQ(r.code, 0) << r.output;
   write_class_images(tmp, "cls", 3);
   r = run_cli("eval --model " + tmp.file("seg/model.ts") + " --data " + tmp.file("cls"));
-  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("is a segmentation model but"), std::string::npos) << r.output;
 }

@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 TEST(Optimizer, WeightDecayOnlyOnConvAndLinearWeights) {
   auto model = zoo::create_model({"resnet20"}, 0);
   OptimizerOptions o;
-  o.name = "sgd";
+  o.kind = OptimizerKind::SGD;
   o.weight_decay = 0.5;
   auto opt = make_optimizer(model.module(), o);
   ASSERT_EQ(opt->param_groups().size(), 2u);
@@ -37,20 +37,20 @@ TEST(Optimizer, WeightDecayOnlyOnConvAndLinearWeights) {
 
 TEST(Schedule, WarmupPolyCosine) {
   ScheduleOptions s;
-  s.name = "poly";
+  s.kind = ScheduleKind::Poly;
   s.warmup_steps = 4;
-  EXPECT_DOUBLE_EQ(scheduled_lr(1.0, 0, 104, s), 0.25);
-  EXPECT_DOUBLE_EQ(scheduled_lr(1.0, 3, 104, s), 1.0);
-  EXPECT_DOUBLE_EQ(scheduled_lr(1.0, 4, 104, s), 1.0);
-  EXPECT_NEAR(scheduled_lr(1.0, 54, 104, s), std::pow(0.5, 0.9), 1e-12);
-  s.name = "cosine";
+  EXPECT_DOUBLE_EQ(scheduled_lr(1.0, 0, 105, s), 0.25);
+  EXPECT_DOUBLE_EQ(scheduled_lr(1.0, 3, 105, s), 1.0);
+  EXPECT_DOUBLE_EQ(scheduled_lr(1.0, 4, 105, s), 1.0);
+  EXPECT_NEAR(scheduled_lr(1.0, 54, 105, s), std::pow(0.5, 0.9), 1e-12);  // t = 50 / 100
+  s.kind = ScheduleKind::Cosine;
   s.warmup_steps = 0;
-  EXPECT_NEAR(scheduled_lr(2.0, 50, 100, s), 1.0, 1e-12);
+  EXPECT_NEAR(scheduled_lr(2.0, 50, 101, s), 1.0, 1e-12);  // halfway: t = 50 / 100
   EXPECT_NEAR(scheduled_lr(2.0, 100, 100, s), 0.0, 1e-12);
   s.min_lr_fraction = 0.1;
   EXPECT_NEAR(scheduled_lr(2.0, 100, 100, s), 0.2, 1e-12);
-  s.name = "step";
-  EXPECT_THROW(scheduled_lr(1.0, 0, 10, s), std::invalid_argument);
+  EXPECT_THROW(parse_schedule("step"), std::invalid_argument);
+  EXPECT_EQ(parse_schedule(schedule_name(ScheduleKind::Poly)), ScheduleKind::Poly);
 }
 
 TEST(Checkpoint, RoundTripRestoresWeightsOptimizerAndPosition) {

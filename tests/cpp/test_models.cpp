@@ -85,6 +85,23 @@ TEST(UNet, DefaultIsDepthFourWidth32AndKeysAreNested) {
   EXPECT_EQ(model.config.options, R"({"base_width":32,"depth":4,"norm":"batch","upsampling":"bilinear"})");
 }
 
+// The head is a linear classifier: LibTorch's default init, bound 1/sqrt(fan_in), not He's
+// fan-out init (std sqrt(2 / classes) = 1 for 2 classes), which made the initial logits ~10x too
+// large. With unit-variance features the logits' std is about sqrt(32 x 0.5 x (1/32) / 3) = 0.41.
+TEST(UNet, HeadKeepsTheDefaultLinearInit) {
+  torch::manual_seed(0);
+  auto model = zoo::create_model({"unet", 2, 1}, 0);
+  auto head = model.module().named_parameters()["head.weight"];
+  const double bound = 1.0 / std::sqrt(32.0);  // fan_in = base_width 32 x 1 x 1
+  EXPECT_LE(head.abs().max().item<double>(), bound);
+  EXPECT_GT(head.abs().max().item<double>(), 0.5 * bound);
+  model.module().train();
+  torch::NoGradGuard no_grad;
+  const auto logits = model.forward(torch::randn({2, 1, 64, 64}));
+  EXPECT_LT(logits.std().item<double>(), 1.0);
+  EXPECT_GT(logits.std().item<double>(), 0.1);
+}
+
 TEST(UNetResNet, EncoderKeysAreTorchvisionKeysWithPrefix) {
   auto unet = zoo::create_model({"unet_resnet34"});
   auto resnet = zoo::create_model({"resnet34"});

@@ -9,7 +9,7 @@
 
 #include <unistd.h>
 
-#include "engine/plot.h"
+#include "plot/plot.h"
 
 namespace app = skipzoo::app;
 namespace fs = std::filesystem;

@@ -70,11 +70,12 @@ struct CliResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs the skipzoo CLI with `args` (already shell-quoted as needed).
-inline CliResult run_cli(const std::string& args) {
+// Runs the skipzoo CLI with `args` (already shell-quoted as needed); `env`: "NAME=value ..."
+// assignments for its environment.
+inline CliResult run_cli(const std::string& args, const std::string& env = "") {
   const std::string cli = SKIPZOO_CLI;
   CliResult r;
-  FILE* pipe = popen((cli + " " + args + " 2>&1").c_str(), "r");
+  FILE* pipe = popen(((env.empty() ? "" : env + " ") + cli + " " + args + " 2>&1").c_str(), "r");
   if (!pipe) return r;
   char buffer[4096];
   while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) r.output.append(buffer, n);

@@ -18,9 +18,10 @@ def bench(cli, *args, env=None):
     return json.loads(proc.stdout)
 
 
-def fails(cli, *args, env=None):
+def fails(cli, *args, env=None, status=1):
+    """Exit `status` (1 runtime or data, 2 usage) with a one-line 'skipzoo: error:' message."""
     proc = run([cli, "bench", *args], check=False, env=env)
-    assert proc.returncode == 1 and proc.stderr.startswith("skipzoo: error: "), proc.stdout + proc.stderr
+    assert proc.returncode == status and proc.stderr.startswith("skipzoo: error: "), proc.stdout + proc.stderr
     return proc.stderr
 
 
@@ -40,11 +41,17 @@ def test_train_reports_a_full_step_with_hand_counted_macs(cli):
 
 @pytest.mark.parametrize("model,shape", [("resnet20", "3,16,16"), ("unet", "3,20,28")])
 def test_train_runs_classifiers_and_segmentation_in_both_layouts(cli, model, shape):
-    for extra in ([], ["--contiguous", "--zero-grad", "zeros"]):
+    for layout, extra in [("channels-last", []), ("contiguous", ["--zero-grad", "zeros"]), ("auto", [])]:
         r = bench(cli, "train", "--model", model, "--batch", "2", "--input", shape, "--steps", "1", "--warmup", "1",
-                  *extra)
+                  "--layout", layout, *extra)
         assert r["task"] == ("segmentation" if model == "unet" else "classification")
-        assert r["channels_last"] == (not extra) and r["grad_to_none"] == (not extra)
+        assert r["grad_to_none"] == (not extra)
+        assert r["layout"]["requested"] == layout
+        if layout == "auto":  # measured (or cached): the faster of the two times wins, ties to contiguous
+            faster = r["layout"]["channels_last_s"] < r["layout"]["contiguous_s"] / 1.02
+            assert r["channels_last"] == faster
+        else:
+            assert r["channels_last"] == (layout == "channels-last") and "contiguous_s" not in r["layout"]
         # Random labels: cross-entropy starts near log(classes).
         assert 0 < r["first_loss"] < 10
 
@@ -60,12 +67,13 @@ def test_the_cpu_block_cache_changes_no_number(cli):
 
 
 def test_train_rejects_bad_options_clearly(cli):
-    assert "--input '3,32'" in fails(cli, "train", "--model", "resnet20", "--input", "3,32")
-    assert "with 3 channels" in fails(cli, "train", "--model", "resnet20", "--input", "1,32,32")
-    assert "unknown model 'resnet21'" in fails(cli, "train", "--model", "resnet21")
-    assert "device 'tpu'" in fails(cli, "train", "--model", "resnet20", "--device", "tpu")
-    # LibTorch's own refusal (BatchNorm on 1x1 maps of one image) is reported without a backtrace.
-    err = fails(cli, "train", "--model", "unet_resnet18", "--batch", "1", "--input", "3,32,32", "--steps", "1")
+    assert "--input '3,32'" in fails(cli, "train", "--model", "resnet20", "--input", "3,32", status=2)
+    assert "with 3 channels" in fails(cli, "train", "--model", "resnet20", "--input", "1,32,32", status=2)
+    assert "unknown model 'resnet21'" in fails(cli, "train", "--model", "resnet21", status=2)
+    assert "device 'tpu'" in fails(cli, "train", "--model", "resnet20", "--device", "tpu", status=2)
+    # LibTorch's own refusal (BatchNorm on 1x1 maps of one image) names the flags, without a backtrace.
+    err = fails(cli, "train", "--model", "unet_resnet18", "--batch", "1", "--input", "3,32,32", "--steps", "1",
+                status=2)
     assert "failed for batch 1, input 3,32,32: Expected more than 1 value per channel" in err
     assert "frame #" not in err
 

@@ -77,9 +77,9 @@ def test_exported_unet_trains_in_python(xcheck, tmp_path):
     module.train()
     x = pairs[2][0]
     target = torch.randint(0, 3, (x.shape[0], x.shape[2], x.shape[3]))
-    opt = torch.optim.SGD(module.parameters(), lr=0.05, momentum=0.9)
+    opt = torch.optim.Adam(module.parameters(), lr=1e-2)
     losses = []
-    for _ in range(10):
+    for _ in range(20):
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(module(x), target)
         loss.backward()

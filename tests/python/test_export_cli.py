@@ -23,9 +23,10 @@ def load_export(path):
     return module, json.loads(extra["skipzoo.json"])
 
 
-def fails_cleanly(proc, tmp_path, inputs, *needles):
-    """Exit 1 with 'skipzoo: error:' and every needle in stderr; only the inputs are left."""
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+def fails_cleanly(proc, tmp_path, inputs, *needles, status=1):
+    """Exit `status` (1 data, 2 usage) with 'skipzoo: error:' and every needle in stderr; only the
+    inputs are left."""
+    assert proc.returncode == status, proc.stdout + proc.stderr
     assert proc.stderr.startswith("skipzoo: error: "), proc.stderr
     for needle in needles:
         assert needle in proc.stderr, proc.stderr
@@ -123,11 +124,11 @@ def test_bad_inputs_fail_cleanly_without_output(cli, tmp_path):
     fails_cleanly(export("--model", "resnet34", "--weights", tmp_path / "r18.ts", out="keep.ts"), tmp_path, inputs,
                   str(tmp_path / "r18.ts"), "missing in file: layer1.2.conv1.weight")
     assert (tmp_path / "keep.ts").read_bytes().startswith(b"an older export")
-    fails_cleanly(export("--model", "resnet1000"), tmp_path, inputs, "unknown model 'resnet1000'")
+    fails_cleanly(export("--model", "resnet1000"), tmp_path, inputs, "unknown model 'resnet1000'", status=2)
     fails_cleanly(export("--model", "resnet18", "--metadata", '{"class_names": ["a"]}'), tmp_path, inputs,
-                  "has 1 names but the model has 1000 classes")
+                  "has 1 names but the model has 1000 classes", status=2)
     fails_cleanly(export("--model", "basic_block", "--skip-head", "--weights", tmp_path / "r18.ts"), tmp_path,
-                  inputs, "has no head")
+                  inputs, "has no head", status=2)
 
 
 def test_export_help_shows_every_flag_with_its_default(cli):
@@ -153,4 +154,4 @@ def test_bench_infer_on_an_export_file(cli, tmp_path):
                              "--iters", "2", "--json"]).stdout)
     assert result["mode"] == "script" and result["output"] == [1, 1]
     proc = run([cli, "bench", "infer", "--model", tmp_path / "mlp.ts", "--mode", "eager", "--input", "4"], check=False)
-    assert proc.returncode == 1 and "--mode eager needs a model name" in proc.stderr
+    assert proc.returncode == 2 and "--mode eager needs a model name" in proc.stderr

@@ -102,7 +102,7 @@ def test_text_output_and_variance(cli):
 ])
 def test_clear_errors(cli, args, message):
     proc = run([cli, "info", *args], check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # usage errors
     assert message in proc.stderr, proc.stderr
     assert proc.stderr.startswith("skipzoo: error: ")
 

@@ -1,8 +1,10 @@
 #pragma once
-// skipzoo::data: image/mask IO, dataset layouts, patch sampling and augmentation, the
-// prefetching loader, sliding-window inference and the dataset tools.
+/// @file
+/// Umbrella header of skipzoo::data: image/mask IO, dataset layouts, patch sampling and
+/// augmentation, the prefetching loader, sliding-window inference and the dataset tools.
 #include "skipzoo/data/augment.h"
 #include "skipzoo/data/classify.h"
+#include "skipzoo/data/deploy.h"
 #include "skipzoo/data/error.h"
 #include "skipzoo/data/image.h"
 #include "skipzoo/data/layout.h"

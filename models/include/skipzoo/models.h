@@ -1,5 +1,7 @@
 #pragma once
-// Everything in skipzoo::models.
+/// @file
+/// Umbrella header: everything in skipzoo::models (networks and blocks, the model registry,
+/// weights interchange, TorchScript export and the analyses).
 #include <skipzoo/models/analysis.h>
 #include <skipzoo/models/blocks.h>
 #include <skipzoo/models/export.h>

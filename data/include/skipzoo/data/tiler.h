@@ -1,6 +1,9 @@
 #pragma once
-// Sliding-window inference over whole images of any size, nnU-Net style: overlapping tiles,
-// each tile's logits weighted by a Gaussian importance map, summed, divided by the summed weights.
+/// @file
+/// Sliding-window inference over whole images of any size, nnU-Net style (Isensee et al. 2021,
+/// "nnU-Net: a self-configuring method for deep learning-based biomedical image segmentation",
+/// Nature Methods 18): overlapping tiles, each tile's logits weighted by a Gaussian importance
+/// map, summed, divided by the summed weights.
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -9,26 +12,30 @@
 
 namespace skipzoo::data {
 
+/// Options of sliding_window().
 struct TileOptions {
-  int64_t tile = 256;        // square tiles
-  double overlap = 0.5;      // step = tile * (1 - overlap)
-  bool gaussian = true;      // false: every pixel of a tile weighs 1
-  double sigma_scale = 0.125;  // Gaussian sigma = tile * sigma_scale (nnU-Net: 1/8)
-  bool flip_tta = false;     // average the 4 flip combinations (none, H, V, both)
-  int64_t batch = 4;         // tiles per call of the model
-  double pad_value = 0.0;    // images smaller than a tile are padded with this, then cropped back
+  int64_t tile = 256;        ///< side of the square tiles, pixels (>= 1)
+  double overlap = 0.5;      ///< in [0, 1): step = tile * (1 - overlap) (at least 1 pixel)
+  bool gaussian = true;      ///< false: every pixel of a tile weighs 1
+  double sigma_scale = 0.125;  ///< Gaussian sigma = tile * sigma_scale (nnU-Net: 1/8)
+  bool flip_tta = false;     ///< average the 4 flip combinations (none, W, H, both): 4x the model calls
+  int64_t batch = 4;         ///< tiles per call of the model (>= 1)
+  double pad_value = 0.0;    ///< images smaller than a tile are padded (centred) with this, then cropped back
 };
 
-// Tile origins along one axis: n = ceil((size - tile) / step) + 1 tiles spread evenly so the
-// first starts at 0 and the last ends at size (a single 0 if size <= tile).
+/// Tile origins along one axis: n = ceil((size - tile) / step) + 1 tiles spread evenly so the
+/// first starts at 0 and the last ends at size (a single 0 if size <= tile). Throws
+/// std::invalid_argument for tile < 1 or overlap outside [0, 1).
 std::vector<int64_t> tile_starts(int64_t size, int64_t tile, double overlap);
 
-// [tile, tile] float weights: exp(-d^2 / 2 sigma^2) around the tile's centre, scaled to max 1,
-// zeros (underflow) replaced by the smallest non-zero weight.
+/// [tile, tile] float weights: exp(-d^2 / 2 sigma^2) around the tile's centre, scaled to max 1,
+/// zeros (underflow) replaced by the smallest non-zero weight.
 torch::Tensor gaussian_importance(int64_t tile, double sigma_scale = 0.125);
 
-// image: [C, H, W]; logits_fn maps tiles [n, C, tile, tile] to logits [n, K, tile, tile].
-// Returns the blended logits [K, H, W] (float32). Runs without autograd.
+/// image: [C, H, W]; logits_fn maps tiles [n, C, tile, tile] to logits [n, K, tile, tile].
+/// Returns the blended logits [K, H, W] (float32). Runs without autograd. Throws
+/// std::invalid_argument for an image that is not 3-D, batch < 1, a bad tile or overlap (see
+/// tile_starts), or logits of another shape.
 torch::Tensor sliding_window(const torch::Tensor& image,
                              const std::function<torch::Tensor(const torch::Tensor& tiles)>& logits_fn,
                              const TileOptions& options = {});

@@ -1,0 +1,33 @@
+#include "engine/json_file.h"
+
+#include <skipzoo/models/weights.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+namespace skipzoo::app {
+
+void write_text(const std::string& path, const std::string& bytes) {
+  models::write_file_atomic(path, [&](const std::string& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) throw std::runtime_error("cannot write '" + tmp + "': " + std::strerror(errno));
+  });
+}
+
+void write_json(const std::string& path, const nlohmann::json& value) { write_text(path, value.dump(2) + "\n"); }
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot open '" + path + "'");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error("'" + path + "' is not valid JSON: " + e.what());
+  }
+}
+
+}  // namespace skipzoo::app
