@@ -47,9 +47,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help and --version are "errors" with status 0; every other parse error is a usage error.
-    const int status = app.exit(e);
-    return status == 0 ? 0 : 2;
+    // --help and --version are "errors" with status 0; every other parse error is a usage error,
+    // reported as every other error is.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    std::cerr << "skipzoo: error: " << e.what() << "\n(--help lists the flags and their defaults)\n";
+    return 2;
   }
   // LibTorch here defaults to one thread: half speed on two cores.
   at::set_num_threads(threads);

@@ -1,6 +1,7 @@
 // `skipzoo bench infer`: inference latency of a zoo model as the eager C++ module (under
 // InferenceMode), as its TorchScript export, or as the frozen + optimized export; or of a
-// TorchScript file. bench/infer_python.py measures Python eager the same way.
+// TorchScript file, or of an ONNX file through OpenCV DNN. bench/infer_python.py measures Python
+// eager the same way.
 #include <nlohmann/json.hpp>
 #include <skipzoo/models/export.h>
 #include <torch/version.h>
@@ -11,11 +12,13 @@
 #include <iomanip>
 #include <iostream>
 #include <numeric>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bench/bench_flags.h"
 #include "cli/cli.h"
 #include "cli/model_flags.h"
+#include "engine/predictor.h"
 
 namespace skipzoo::app {
 
@@ -46,6 +49,11 @@ Forward script_runner(const std::string& path, const std::string& mode) {
 // One callable forward, whatever the mode. A named model in script/optimized mode goes
 // through a real export file (plain, or --optimize), so the timing is the deployment's.
 Forward build_runner(const InferFlags& f, std::string& mode) {
+  if (std::filesystem::exists(f.model) && std::filesystem::path(f.model).extension() == ".onnx") {
+    if (!mode.empty() && mode != "onnx") throw UsageError("--mode " + mode + ": '" + f.model + "' is an ONNX file");
+    mode = "onnx";
+    return load_onnx_predictor(f.model, torch::kCPU).forward;
+  }
   if (std::filesystem::exists(f.model)) {
     if (mode.empty()) mode = "script";
     if (mode == "eager") throw UsageError("--mode eager needs a model name; '" + f.model + "' is a TorchScript file");
@@ -109,6 +117,8 @@ void run_bench(const InferFlags& flags) {
     torch::NoGradGuard guard;
     timed();
   }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);  // ru_maxrss: KiB on Linux
   const double mean = std::accumulate(ms.begin(), ms.end(), 0.0) / static_cast<double>(ms.size());
   const double median = percentile(ms, 0.5);
   nlohmann::json j = {{"bench", "infer"},
@@ -126,6 +136,7 @@ void run_bench(const InferFlags& flags) {
                       {"ms_min", *std::min_element(ms.begin(), ms.end())},
                       {"ms_p90", percentile(ms, 0.9)},
                       {"images_per_s", 1000.0 * static_cast<double>(f.batch) / median},
+                      {"peak_rss_mib", static_cast<double>(usage.ru_maxrss) / 1024.0},
                       {"skipzoo_version", SKIPZOO_VERSION},
                       {"torch_version", TORCH_VERSION}};
   if (f.json) {
@@ -141,18 +152,20 @@ void run_bench(const InferFlags& flags) {
 
 void add_bench_infer_command(CLI::App& bench_group) {
   auto* cmd = bench_group.add_subcommand(
-      "infer", "inference latency: eager C++ (InferenceMode), the TorchScript export, or the optimized export");
+      "infer", "inference latency and peak memory: eager C++ (InferenceMode), the TorchScript export, the optimized "
+               "export, or an ONNX file through OpenCV DNN");
   cmd->footer("Threads: the global --threads. Inputs are random; the timed region is the forward call alone.");
   auto f = std::make_shared<InferFlags>();
-  cmd->add_option("--model", f->model, "a model name (seeded initialisation) or a TorchScript file")->required();
+  cmd->add_option("--model", f->model, "a model name (seeded initialisation), a TorchScript file or an ONNX file")
+      ->required();
   add_model_config_flags(cmd, f->config);  // for a model name
   cmd->add_option("--batch", f->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--input", f->input, "input size C,H,W (F for the MLP)")->capture_default_str();
   cmd->add_option("--mode", f->mode,
-                  "eager (C++ module), script (the export file) or optimized (the --optimize file + "
-                  "optimize_for_inference) "
-                  "(default: eager for a name, script for a file)")
-      ->check(CLI::IsMember({"eager", "script", "optimized"}));
+                  "eager (C++ module), script (the export file), optimized (the --optimize file + "
+                  "optimize_for_inference) or onnx (a .onnx file through OpenCV DNN) "
+                  "(default: eager for a name, script for a .ts file, onnx for a .onnx file)")
+      ->check(CLI::IsMember({"eager", "script", "optimized", "onnx"}));
   cmd->add_option("--grad-mode", f->grad_mode, "inference (c10::InferenceMode) or no-grad (torch::NoGradGuard)")
       ->capture_default_str()
       ->check(CLI::IsMember({"inference", "no-grad"}));

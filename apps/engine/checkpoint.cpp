@@ -43,7 +43,14 @@ void save_checkpoint(const std::string& path, const CheckpointState& s, torch::n
     for (size_t i = 0; i < average.size(); ++i) average_archive.write(std::to_string(i), average[i], /*is_buffer=*/true);
     archive.write("weight_average", average_archive);
   }
-  models::write_file_atomic(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+  // Serialised in memory, then written with every result checked: LibTorch's file writer reports
+  // a full disk from its destructor, which ends the process.
+  std::string bytes;
+  archive.save_to([&bytes](const void* data, size_t n) {
+    bytes.append(static_cast<const char*>(data), n);
+    return n;
+  });
+  models::write_file_atomic(path, bytes);
 }
 
 bool is_checkpoint(const std::string& path) {

@@ -10,12 +10,7 @@
 namespace skipzoo::app {
 
 void write_text(const std::string& path, const std::string& bytes) {
-  models::write_file_atomic(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) throw std::runtime_error("cannot write '" + tmp + "': " + std::strerror(errno));
-  });
+  models::write_file_atomic(path, bytes);
 }
 
 void write_json(const std::string& path, const nlohmann::json& value) { write_text(path, value.dump(2) + "\n"); }

@@ -4,6 +4,7 @@
 #include <skipzoo/models/registry.h>
 
 #include <filesystem>
+#include <iostream>
 
 #include "engine/checkpoint.h"
 
@@ -102,6 +103,7 @@ void export_checkpoint(const std::string& checkpoint, const std::string& out, bo
 }
 
 void choose_layout(Predictor& p, Layout requested, const std::vector<int64_t>& example_shape) {
+  if (p.kind == "onnx") return;  // OpenCV DNN lays out its own blobs: nothing to choose
   const auto& m = p.meta.at("model");
   const models::ModelConfig config{m.at("name").get<std::string>(), m.at("classes").get<int64_t>(),
                                    m.at("in_channels").get<int64_t>(), m.at("options").dump()};
@@ -118,14 +120,23 @@ void choose_layout(Predictor& p, Layout requested, const std::vector<int64_t>& e
   p.set_layout(p.layout.channels_last);
 }
 
+std::string run_checkpoint(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return path;
+  const auto best = fs::path(path) / "best.ckpt", last = fs::path(path) / "last.ckpt";
+  if (fs::exists(best, ec) || !fs::exists(last, ec)) return best.string();
+  std::cerr << "note: " << path << " has no best.ckpt (a run without validation): using last.ckpt\n";
+  return last.string();
+}
+
 Predictor load_predictor(const std::string& path, const std::string& device_name, bool optimize) {
   const torch::Device device(device_name);
   if (device.is_cuda() && !torch::cuda::is_available()) throw std::runtime_error("--device cuda: no CUDA device");
   std::error_code ec;
-  std::string file = path;
-  if (fs::is_directory(path, ec)) file = (fs::path(path) / "best.ckpt").string();
+  const auto file = run_checkpoint(path);
   if (!fs::exists(file, ec)) throw std::runtime_error("model file '" + file + "' does not exist");
   if (is_checkpoint(file)) return from_checkpoint(file, device);
+  if (fs::path(file).extension() == ".onnx") return load_onnx_predictor(file, device);
   return from_torchscript(file, device, optimize);
 }
 

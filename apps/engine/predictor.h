@@ -1,6 +1,6 @@
 #pragma once
-// A trained model ready for inference, loaded from a run checkpoint or from a TorchScript
-// export: both give the same forward function and the same metadata (the export's
+// A trained model ready for inference, loaded from a run checkpoint, a TorchScript export or an
+// ONNX export: all give the same forward function and the same metadata (the export's
 // skipzoo.json), so predict and eval do not care which one the user passed.
 #include <nlohmann/json.hpp>
 #include <skipzoo/data/deploy.h>
@@ -17,7 +17,7 @@ namespace skipzoo::app {
 struct Predictor {
   std::string path;
   std::string task;       // "segmentation" or "classification"
-  std::string kind;       // "checkpoint" (eager), "script" or "optimized" (a .ts frozen and optimized)
+  std::string kind;       // "checkpoint" (eager), "script", "optimized" (a .ts frozen and optimized) or "onnx"
   nlohmann::json meta;    // skipzoo.json: format, model, task, ... (skipzoo's own keys)
   data::DeployInfo info;  // skipzoo.json's application fields: class names, normalisation, tiles, ...
   torch::Device device{torch::kCPU};
@@ -25,14 +25,25 @@ struct Predictor {
   LayoutChoice layout;    // inputs (and an eager model's weights) in this layout; see choose_layout
   std::function<void(bool channels_last)> set_layout;  // what choose_layout calls
 
+  /// The layout line for the log: layout.describe(), or OpenCV DNN's for an ONNX model.
+  std::string describe_layout() const { return kind == "onnx" ? "OpenCV DNN's own (ONNX)" : layout.describe(); }
   int64_t in_channels() const { return meta.at("model").at("in_channels").get<int64_t>(); }
   int64_t classes() const { return meta.at("model").at("classes").get<int64_t>(); }
 };
 
-// `path`: RUN_DIR/best.ckpt (or any run checkpoint), a RUN_DIR (its best.ckpt), or FILE.ts.
+// `path`: RUN_DIR/best.ckpt (or any run checkpoint), a RUN_DIR (its best.ckpt), FILE.ts or
+// FILE.onnx (run by OpenCV DNN, CPU only).
 // `optimize`: for .ts on CPU, freeze + optimize_for_inference in memory (faster, same results
 // within float tolerance). Errors name the file and the reason.
 Predictor load_predictor(const std::string& path, const std::string& device = "cpu", bool optimize = false);
+
+// The checkpoint a path stands for: a run directory's best.ckpt, else its last.ckpt (a run
+// without validation has no best; a note on stderr says so); any other path as given.
+std::string run_checkpoint(const std::string& path);
+
+// A skipzoo .onnx export run by OpenCV DNN (onnx_predictor.cpp). Throws std::runtime_error
+// naming `path` for a missing, truncated or foreign file, or one only ONNX Runtime can run.
+Predictor load_onnx_predictor(const std::string& path, const torch::Device& device);
 
 // Chooses the layout the predictor runs in (`auto`: times forward passes on zeros of
 // `example_shape`, [N, C, H, W], in both layouts; cached per CPU, model and shape) and applies it.

@@ -181,7 +181,36 @@ const LayoutChoice& Trainer::prepare() {
   return layout_;
 }
 
+namespace {
+
+// The first parameter or buffer holding inf or NaN (e.g. a BatchNorm running variance after a
+// finite but exploding loss), or "" when all are finite.
+std::string first_non_finite(const torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (const auto& p : module.named_parameters()) {
+    if (!torch::isfinite(p.value()).all().item<bool>()) return p.key();
+  }
+  for (const auto& b : module.named_buffers()) {
+    if (b.value().is_floating_point() && !torch::isfinite(b.value()).all().item<bool>()) return b.key();
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string Trainer::last_good_checkpoint() const {
+  const auto last = std::filesystem::path(run_dir_) / "last.ckpt";
+  return std::filesystem::exists(last) ? "The last good checkpoint is " + last.string()
+                                       : "No checkpoint was written before it.";
+}
+
 double Trainer::save(const std::string& name) {
+  // Never write a state that cannot be used: the checkpoint, and every export made from it.
+  if (const auto bad = first_non_finite(model_.module()); !bad.empty()) {
+    throw NonFiniteLoss("the model's '" + bad + "' holds inf or NaN at epoch " + std::to_string(state_.epoch + 1) +
+                        ", step " + std::to_string(state_.step) + " (the loss is exploding); " + name +
+                        " was not written. Try a lower learning rate or gradient clipping. " + last_good_checkpoint());
+  }
   const double start = run_time();
   state_.elapsed = start;
   const std::vector<torch::Tensor> none;
@@ -222,8 +251,7 @@ double Trainer::train_step(const Batch& batch, double lr, Epoch& sums) {
   if (!std::isfinite(value)) {
     throw NonFiniteLoss("the loss became " + std::to_string(value) + " at epoch " + std::to_string(state_.epoch + 1) +
                         ", step " + std::to_string(state_.step + 1) +
-                        "; try a lower learning rate or gradient clipping. The last good checkpoint is " + run_dir_ +
-                        "/last.ckpt");
+                        "; try a lower learning rate or gradient clipping. " + last_good_checkpoint());
   }
   loss.backward();
   const auto t1 = Clock::now();

@@ -102,7 +102,8 @@ class Trainer {
  private:
   struct Epoch;  // the running sums of the epoch in progress (kept in mid-epoch checkpoints)
   double run_time() const;               // seconds of this run, earlier sessions included
-  double save(const std::string& name);  // returns the seconds it took
+  double save(const std::string& name);  // returns the seconds it took; refuses a non-finite state
+  std::string last_good_checkpoint() const;  // a sentence naming RUN/last.ckpt, or saying there is none
   nlohmann::json validate(int64_t epoch);
   double train_step(const Batch& batch, double lr, Epoch& sums);  // returns the loss
   std::string end_epoch(Epoch& sums, bool last, TrainResult& result);  // returns the summary line

@@ -1,11 +1,13 @@
 // `skipzoo export`: a zoo model (seeded initialisation, imported weights, or a training run's
-// checkpoint) as a TorchScript file with skipzoo.json inside, and optionally as a plain state
-// dict for Python/torchvision.
+// checkpoint) as a TorchScript or ONNX file with skipzoo.json inside, and optionally as a plain
+// state dict for Python/torchvision.
 #include <skipzoo/data/deploy.h>
 #include <skipzoo/models/analysis.h>
 #include <skipzoo/models/export.h>
+#include <skipzoo/models/onnx.h>
 #include <skipzoo/models/weights.h>
 
+#include <cctype>
 #include <filesystem>
 #include <iostream>
 
@@ -29,7 +31,57 @@ struct ExportFlags {
   std::string out, state_dict, metadata = "{}";
   bool optimize = false;
   std::string layout = "auto";  // --optimize: the input layout recorded in skipzoo.json
+  std::string format = "auto";  // auto (by --out's extension), torchscript or onnx
+  std::string onnx_shapes = "multiple";
+  models::OnnxOptions onnx;
 };
+
+bool wants_onnx(const ExportFlags& f) {
+  if (f.format != "auto") return f.format == "onnx";
+  auto ext = fs::path(f.out).extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".onnx";
+}
+
+// The ONNX graph's H and W must take the tiles predict will feed it (images smaller than a tile
+// are padded up to it), so a fixed-size graph is checked against the deployment record here,
+// before anything is written.
+void check_onnx_tiles(const models::Model& model, const data::DeployInfo& info, const models::OnnxShapes& shapes) {
+  if (model.task != "segmentation" || shapes.mode == models::OnnxShapeMode::Dynamic) return;
+  const auto tile = info.tile_side(), multiple = models::onnx_input_multiple(model);
+  const auto fix = " (set the tile with --metadata '{\"tile\": N}', or use --onnx-shapes dynamic, which needs "
+                   "ONNX Runtime)";
+  if (shapes.mode == models::OnnxShapeMode::Static && (shapes.height != tile || shapes.width != tile)) {
+    throw UsageError("--onnx-shapes " + models::onnx_shapes_name(shapes) + ": predict feeds " + std::to_string(tile) +
+                     "x" + std::to_string(tile) + " tiles to this model" + fix);
+  }
+  if (tile % multiple != 0) {
+    throw UsageError("--onnx-shapes " + models::onnx_shapes_name(shapes) + ": '" + model.config.name + "' takes sides " +
+                     "that are multiples of " + std::to_string(multiple) + ", but its tile is " +
+                     std::to_string(tile) + fix);
+  }
+}
+
+void write_onnx_export(const models::Model& model, const ExportFlags& f, const models::ExportOptions& options) {
+  if (f.optimize) throw UsageError("--optimize applies to TorchScript; an ONNX runtime optimizes the graph itself");
+  if (!f.state_dict.empty() && fs::path(f.state_dict) == fs::path(f.out)) {
+    throw UsageError("--state-dict and --out name the same file '" + f.out + "'");
+  }
+  auto onnx = f.onnx;
+  onnx.metadata_json = options.metadata_json;
+  try {
+    onnx.shapes = models::parse_onnx_shapes(f.onnx_shapes);
+    check_onnx_tiles(model, data::DeployInfo::from_json(options.metadata_json), onnx.shapes);
+    models::export_onnx(model, f.out, onnx);
+  } catch (const std::invalid_argument& e) {  // what the writer cannot express, before writing
+    throw UsageError(e.what());
+  }
+  if (!f.state_dict.empty()) models::save_state_dict(model.module(), f.state_dict);
+  std::cout << "wrote " << f.out << " (" << model.config.name << ", ONNX opset " << onnx.opset << ", shapes "
+            << models::onnx_shapes_name(onnx.shapes) << ", " << models::count_parameters(model.module())
+            << " parameters)\n";
+  if (!f.state_dict.empty()) std::cout << "wrote " << f.state_dict << " (state dict)\n";
+}
 
 // Where and how to write a model. Kept apart from where the model comes from (flags now, a
 // run checkpoint later), so that every source shares the same outputs.
@@ -107,11 +159,11 @@ models::Model model_from_flags(const ExportFlags& f) {
   return model;
 }
 
-// A run's checkpoint (or its directory's best.ckpt) with the run's metadata (task, classes,
-// normalisation, tiling), --metadata merged over it.
+// A run's checkpoint (or its directory's best.ckpt, else last.ckpt) with the run's metadata
+// (task, classes, normalisation, tiling), --metadata merged over it.
 models::Model model_from_checkpoint(const ExportFlags& f, models::ExportOptions& options) {
   std::error_code ec;
-  const auto path = fs::is_directory(f.checkpoint, ec) ? (fs::path(f.checkpoint) / "best.ckpt").string() : f.checkpoint;
+  const auto path = run_checkpoint(f.checkpoint);
   if (!fs::exists(path, ec)) throw UsageError("--checkpoint: '" + path + "' does not exist");
   const auto loaded = load_checkpoint_model(path);
   auto metadata = run_metadata(loaded.config);
@@ -127,7 +179,8 @@ models::Model model_from_checkpoint(const ExportFlags& f, models::ExportOptions&
 }  // namespace
 
 void add_export_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("export", "write a model as TorchScript (+ skipzoo.json metadata) for Python or C++");
+  auto* cmd = app.add_subcommand("export", "write a model as TorchScript or ONNX (+ skipzoo.json metadata) for Python, "
+                                           "C++, OpenCV DNN or ONNX Runtime");
   auto f = std::make_shared<ExportFlags>();
   auto* model = cmd->add_option("--model", f->config.name, "model name (see `skipzoo models`)");
   auto* checkpoint = cmd->add_option("--checkpoint", f->checkpoint,
@@ -146,7 +199,19 @@ void add_export_command(CLI::App& app) {
                 "keep the model's own head (fc / head / last linear layer) instead of the file's, e.g. for "
                 "another --classes (default: off)");
   cmd->add_option("--seed", f->seed, "seed of the initialisation")->capture_default_str();
-  cmd->add_option("--out", f->out, "TorchScript file to write (atomically)")->required();
+  cmd->add_option("--out", f->out, "file to write (atomically): TorchScript, or ONNX for a .onnx name")->required();
+  cmd->add_option("--format", f->format, "auto (ONNX for a .onnx --out, else TorchScript), torchscript or onnx")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "torchscript", "onnx"}));
+  auto* onnx_shapes =
+      cmd->add_option("--onnx-shapes", f->onnx_shapes,
+                      "ONNX input H x W: multiple (a multiple of 2^depth for U-Nets, any size otherwise; OpenCV DNN "
+                      "and ONNX Runtime run it), static:HxW (fixed; both runtimes), or dynamic (U-Nets pad and crop "
+                      "inside the graph; ONNX Runtime only)")
+          ->capture_default_str();
+  auto* opset = cmd->add_option("--opset", f->onnx.opset, "ONNX opset")
+      ->capture_default_str()
+      ->check(CLI::Range(models::kOnnxMinOpset, models::kOnnxMaxOpset));
   cmd->add_flag("--optimize", f->optimize,
                 "freeze with conv-BN folding: an inference-only file; run optimize_for_inference (oneDNN) after "
                 "loading it (default: off)");
@@ -162,7 +227,10 @@ void add_export_command(CLI::App& app) {
                   "JSON object merged into skipzoo.json, e.g. '{\"class_names\": [\"bg\", \"cell\"]}' "
                   "(docs/export.md lists the keys)")
       ->capture_default_str();
-  on_run(cmd, [f] {
+  on_run(cmd, [f, onnx_shapes, opset] {
+    if (!wants_onnx(*f) && (onnx_shapes->count() > 0 || opset->count() > 0)) {
+      throw UsageError("--onnx-shapes and --opset apply to ONNX exports (--format onnx or an --out ending in .onnx)");
+    }
     ExportOutputs outputs{f->out, f->state_dict, {}};
     outputs.options.optimize = f->optimize;
     outputs.options.metadata_json = f->metadata;
@@ -178,6 +246,7 @@ void add_export_command(CLI::App& app) {
     } catch (const std::invalid_argument& e) {
       throw UsageError(std::string("--metadata: ") + e.what());
     }
+    if (wants_onnx(*f)) return write_onnx_export(model, *f, outputs.options);
     try {
       if (f->optimize) record_layout(model, outputs.options, parse_layout(f->layout));
       write_exports(model, outputs);

@@ -444,11 +444,7 @@ void save_png(const std::string& path, const cv::Mat& image) {
   if (image.empty()) throw std::runtime_error(what + "the image is empty");
   std::vector<uchar> bytes;
   if (!cv::imencode(".png", image, bytes)) throw std::runtime_error(what + "PNG encoding failed");
-  try {
-    write_text(path, std::string(bytes.begin(), bytes.end()));
-  } catch (const std::exception& e) {
-    throw std::runtime_error(what + e.what());
-  }
+  write_text(path, std::string(bytes.begin(), bytes.end()));  // "cannot write 'PATH': REASON"
 }
 
 }  // namespace skipzoo::app

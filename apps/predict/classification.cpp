@@ -35,7 +35,7 @@ ClsInference inference_for(const Predictor& p, const std::string& view, int64_t 
 void use_layout(Predictor& p, const std::string& layout, const ClsInference& inf) {
   const bool whole = inf.view.view == data::EvalView::Whole;
   choose_layout(p, parse_layout(layout), {whole ? 1 : inf.batch, p.in_channels(), inf.view.crop, inf.view.crop});
-  std::cerr << "layout: " << p.layout.describe() << "\n";
+  std::cerr << "layout: " << p.describe_layout() << "\n";
 }
 
 std::string csv_escape(const std::string& s) {

@@ -38,6 +38,12 @@ struct EvalFlags {
 // FILE, or every image under DIR (sorted, recursive); errors name what is wrong.
 std::vector<std::string> input_images(const std::string& input);
 
+// Output names for `images` listed from `input` (a folder or one file): each image's path below
+// the folder without its extension ("x/a" for x/a.png), so outputs mirror the inputs and x/a.png
+// and y/a.png stay apart. Images whose names would still collide (a.png and a.jpg) keep their
+// extension ("a.png", "a.jpg"); a note on stderr lists them.
+std::vector<std::string> output_stems(const std::vector<std::string>& images, const std::string& input);
+
 // Each chooses the predictor's layout (--layout) for its input shape first.
 void predict_segmentation(Predictor& p, const PredictFlags& f);
 void eval_segmentation(Predictor& p, const EvalFlags& f);

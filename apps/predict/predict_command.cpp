@@ -4,6 +4,8 @@
 #include <skipzoo/data/layout.h>
 
 #include <filesystem>
+#include <iostream>
+#include <map>
 
 #include "cli/cli.h"
 #include "predict/predict.h"
@@ -23,6 +25,31 @@ std::vector<std::string> input_images(const std::string& input) {
   }
   if (!fs::exists(input, ec)) throw UsageError("input '" + input + "' does not exist");
   return {input};
+}
+
+std::vector<std::string> output_stems(const std::vector<std::string>& images, const std::string& input) {
+  std::error_code ec;
+  const bool folder = fs::is_directory(input, ec);
+  std::vector<std::string> stems;
+  std::map<std::string, int> uses;
+  for (const auto& image : images) {
+    const auto rel = folder ? fs::path(image).lexically_relative(input) : fs::path(image).filename();
+    stems.push_back(rel.parent_path().empty() ? rel.stem().string() : (rel.parent_path() / rel.stem()).string());
+    ++uses[stems.back()];
+  }
+  std::vector<std::string> renamed;
+  for (size_t i = 0; i < images.size(); ++i) {
+    if (uses[stems[i]] < 2) continue;
+    const auto rel = folder ? fs::path(images[i]).lexically_relative(input) : fs::path(images[i]).filename();
+    stems[i] = rel.string();
+    renamed.push_back(rel.string());
+  }
+  if (!renamed.empty()) {
+    std::cerr << "note: " << renamed.size() << " images share a name up to their extension; their outputs keep it:";
+    for (const auto& name : renamed) std::cerr << " " << name;
+    std::cerr << "\n";
+  }
+  return stems;
 }
 
 namespace {

@@ -44,7 +44,7 @@ SegInference inference_for(const Predictor& p, int64_t tile, double overlap, boo
 void use_layout(Predictor& p, const std::string& layout, const SegInference& inf) {
   const int64_t side = inf.use_tiles ? inf.tile.tile : 512;
   choose_layout(p, parse_layout(layout), {inf.use_tiles ? inf.tile.batch : 1, p.in_channels(), side, side});
-  std::cerr << "layout: " << p.layout.describe() << "\n";
+  std::cerr << "layout: " << p.describe_layout() << "\n";
 }
 
 }  // namespace
@@ -52,6 +52,7 @@ void use_layout(Predictor& p, const std::string& layout, const SegInference& inf
 void predict_segmentation(Predictor& p, const PredictFlags& f) {
   if (f.out.empty()) throw UsageError("segmentation predict needs --out DIR");
   const auto images = input_images(f.input);
+  const auto stems = output_stems(images, f.input);
   const auto inference = inference_for(p, f.tile, f.overlap, f.tta, f.no_tile);
   use_layout(p, f.layout, inference);
   const auto mapping = p.info.mapping(p.classes());
@@ -64,7 +65,12 @@ void predict_segmentation(Predictor& p, const PredictFlags& f) {
     const auto image = data::read_image(images[i], inference.read);
     const auto logits = segment_image(p.forward, image, inference);
     const auto labels = data::tensor_to_labels(logits.argmax(0));
-    const auto stem = fs::path(images[i]).stem().string();
+    const auto& stem = stems[i];
+    if (fs::path(stem).has_parent_path()) {
+      for (const char* sub : {"masks", "overlays", "probs"}) {
+        if (f.probs || std::string(sub) != "probs") fs::create_directories(out / sub / fs::path(stem).parent_path());
+      }
+    }
     data::write_mask((out / "masks" / (stem + ".png")).string(), labels, mapping);
     data::write_image((out / "overlays" / (stem + ".png")).string(), overlay_labels(image, labels));
     if (f.probs) {

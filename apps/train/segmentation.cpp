@@ -3,6 +3,7 @@
 // training command (train_run.h).
 #include <skipzoo/data.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -54,8 +55,9 @@ std::vector<std::string> segmentation_class_names(const std::string& root, const
 // The background class: left out of the Dice term and of foreground oversampling. `auto` takes
 // the most frequent class of the training masks, which is not always class 0: EM membrane masks
 // store membranes as 0 and the (far larger) cells as 255.
-int64_t background_class(const std::string& spec, const std::vector<data::SegmentationSample>& train,
-                         const data::MaskMapping& mapping, const std::vector<std::string>& names) {
+// `share`: each class's share of the labelled pixels (class_frequencies).
+int64_t background_class(const std::string& spec, const std::vector<double>& share, const data::MaskMapping& mapping,
+                         const std::vector<std::string>& names) {
   if (spec == "none") return -1;
   if (spec != "auto") {
     int64_t c = -1;
@@ -71,9 +73,6 @@ int64_t background_class(const std::string& spec, const std::vector<data::Segmen
     }
     return c;
   }
-  std::vector<std::string> masks;
-  for (const auto& sample : train) masks.push_back(sample.mask);
-  const auto share = class_frequencies(masks, mapping);
   const auto c = static_cast<int64_t>(std::max_element(share.begin(), share.end()) - share.begin());
   std::cout << "background: class " << c << " '" << names[static_cast<size_t>(c)] << "' (" << std::fixed
             << std::setprecision(1) << 100 * share[static_cast<size_t>(c)] << "% of the labelled pixels)"
@@ -99,8 +98,29 @@ class Segmentation : public TrainTask {
       throw UsageError("--class-weights needs " + std::to_string(classes()) + " values");
     }
     names_ = segmentation_class_names(root_, dataset_.mapping);
-    background_ = background_class(s_.background, dataset_.train, dataset_.mapping, names_);
+    background_ = background_class(s_.background, labelled_share(d.data), dataset_.mapping, names_);
   }
+  // Each class's share of the training masks' labelled pixels. Masks that hold one class (all
+  // background, or all ignore) would train a model with nothing to learn (loss 0, mIoU 1): refused.
+  std::vector<double> labelled_share(const std::string& root) const {
+    std::vector<std::string> masks;
+    for (const auto& sample : dataset_.train) masks.push_back(sample.mask);
+    const auto present = [](const std::vector<double>& share) {
+      return std::count_if(share.begin(), share.end(), [](double v) { return v > 0; });
+    };
+    auto share = class_frequencies(masks, dataset_.mapping);  // up to 64 masks spread over the set
+    if (present(share) < 2) share = class_frequencies(masks, dataset_.mapping, masks.size());  // every mask, to be sure
+    if (present(share) < 2) {
+      throw data::DataError("the training masks of '" + root + "' hold " +
+                            (present(share) == 0 ? std::string("no labelled pixel (every value is ignored)")
+                                                 : "one class only") +
+                            " with " + dataset_.mapping.describe() +
+                            ": nothing to segment. Name the values the masks use for each class, e.g. "
+                            "--mask-values 0,255");
+    }
+    return share;
+  }
+
   std::vector<std::string> train_images() const override {
     std::vector<std::string> paths;
     for (const auto& sample : dataset_.train) paths.push_back(sample.image);
@@ -169,6 +189,11 @@ void add_train_seg_command(CLI::App& train) {
   auto r = std::make_shared<RunFlags>();
   auto t = std::make_shared<TrainOptions>();
   r->model = "unet";
+  // The recipe that reached a given mIoU soonest per CPU-minute (docs/benchmarks.md, "Recipes
+  // tried"): AdamW at 3e-3, 4 patches a step, flips and quarter turns only.
+  r->batch = 4;
+  r->augment = "light";
+  t->optimizer.lr = 3e-3;
   auto d = add_data_flags(cmd);
   add_train_flags(cmd, *r, *t);
   auto s = std::make_shared<SegFlags>();

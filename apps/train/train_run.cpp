@@ -156,7 +156,13 @@ void run_training(TrainTask& task, RunFlags run, TrainOptions train, DataFlags d
                                  {"run", run},                {"train", train},            {"task_flags", task.flags()},
                                  {"metadata", nlohmann::json::parse(deploy.to_json())}};
 
+  // Before the first file of the run is written: one training per run directory.
   fs::create_directories(run.out);
+  const RunLock lock(run.out);
+  if (const auto freed = remove_stale_temporaries(run.out)) {
+    std::cout << "removed " << (freed + (1 << 20) - 1) / (1 << 20)
+              << " MiB of half-written files an interrupted run left in " << run.out << "\n";
+  }
   Trainer trainer(model, batches, *hooks, train, config, run.out);
   if (resumed) {
     trainer.resume(*resumed);
@@ -169,9 +175,17 @@ void run_training(TrainTask& task, RunFlags run, TrainOptions train, DataFlags d
       std::cout << " of " << trainer.total_steps() << ")\n";
     }
   }
-  trainer.prepare();  // the layout, recorded in config.json
-  write_json((fs::path(run.out) / "config.json").string(), trainer.config());
-  const auto result = trainer.run();
+  TrainResult result;
+  try {
+    trainer.prepare();  // the layout, recorded in config.json
+    write_json((fs::path(run.out) / "config.json").string(), trainer.config());
+    result = trainer.run();
+  } catch (const c10::Error& e) {
+    // BatchNorm needs two values per channel: one image whose maps shrink to 1x1 has one.
+    if (std::string(e.what_without_backtrace()).find("more than 1 value per channel") == std::string::npos) throw;
+    throw UsageError("--batch " + std::to_string(run.batch) + ": the model's BatchNorm sees a single value per channel "
+                     "(one image whose feature maps shrink to 1x1); use --batch 2 or more, or larger inputs");
+  }
   const double trained_at = process_seconds();
   if (result.interrupted) {
     std::cout << "interrupted: state saved to " << (fs::path(run.out) / "last.ckpt").string()

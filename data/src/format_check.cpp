@@ -1,6 +1,8 @@
 // Structural checks that catch truncation the codecs would hide or report only on stderr.
 #include "format_check.h"
 
+#include <zlib.h>
+
 #include <cstring>
 
 namespace skipzoo::data {
@@ -8,7 +10,9 @@ namespace skipzoo::data {
 namespace {
 uint32_t le32(const uint8_t* p) { return (uint32_t(p[3]) << 24) | (uint32_t(p[2]) << 16) | (uint32_t(p[1]) << 8) | p[0]; }
 
-// Walks the chunks: every length must fit, IHDR must have a size, and IEND must be reached.
+// Walks the chunks: every length must fit, IHDR must have a size, every critical chunk's CRC must
+// match, and IEND must be reached. Corrupt data caught here never reaches libpng, which would
+// print its own "libpng error" lines on stderr before skipzoo's message.
 std::string check_png(const std::vector<uint8_t>& b) {
   size_t pos = 8;
   bool first = true;
@@ -23,6 +27,10 @@ std::string check_png(const std::vector<uint8_t>& b) {
       if (w == 0 || h == 0)
         return "the PNG header says " + std::to_string(w) + "x" + std::to_string(h) + " pixels (an image needs at least 1x1)";
       first = false;
+    }
+    const bool critical = type[0] >= 'A' && type[0] <= 'Z';  // ancillary chunks: libpng only warns
+    if (critical && crc32(crc32(0L, Z_NULL, 0), &b[pos + 4], 4 + length) != be32(&b[pos + 8 + length])) {
+      return "corrupt PNG: chunk " + type + " fails its CRC check (the file was damaged)";
     }
     if (type == "IEND") return "";
     pos += 12 + length;
@@ -61,6 +69,28 @@ ImageFormat sniff_format(const std::vector<uint8_t>& b) {
   if (starts("II*\0", 4) || starts("MM\0*", 4)) return ImageFormat::Tiff;
   if (starts("BM", 2)) return ImageFormat::Bmp;
   return ImageFormat::Unknown;
+}
+
+HeaderSize header_size(ImageFormat format, const std::vector<uint8_t>& b) {
+  if (format == ImageFormat::Png && b.size() >= 24) return {be32(&b[16]), be32(&b[20])};
+  if (format == ImageFormat::Bmp && b.size() >= 26) {
+    const auto h = static_cast<int32_t>(le32(&b[22]));  // negative: stored top-down
+    return {static_cast<int32_t>(le32(&b[18])), h < 0 ? -int64_t{h} : h};
+  }
+  if (format == ImageFormat::Jpeg) {
+    // Walk the marker segments up to the first start-of-frame (SOFn, but not DHT/JPG/DAC).
+    for (size_t i = 2; i + 9 < b.size();) {
+      if (b[i] != 0xFF) return {};
+      const uint8_t marker = b[i + 1];
+      const size_t length = (size_t(b[i + 2]) << 8) | b[i + 3];
+      if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+        return {(int64_t(b[i + 7]) << 8) | b[i + 8], (int64_t(b[i + 5]) << 8) | b[i + 6]};
+      }
+      if (marker == 0xDA || length < 2) return {};
+      i += 2 + length;
+    }
+  }
+  return {};
 }
 
 const char* format_name(ImageFormat format) {

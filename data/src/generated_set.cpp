@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
+#include <skipzoo/models/weights.h>
 
 #include <atomic>
 #include <cmath>
@@ -57,7 +58,7 @@ void write_generated_set(const GeneratedSet& set,
                       {"train", set.count - static_cast<int64_t>(val.size())},
                       {"val", static_cast<int64_t>(val.size())},
                       {"seed", set.seed}};
-  std::ofstream((fs::path(set.out) / "dataset.json").string()) << meta.dump(2) << "\n";
+  models::write_file_atomic((fs::path(set.out) / "dataset.json").string(), meta.dump(2) + "\n");
 }
 
 cv::Mat texture(cv::Size size, Rng& rng) {

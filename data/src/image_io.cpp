@@ -1,12 +1,16 @@
 // Reading and writing image files with clear errors for every way a file can be bad.
 #include "skipzoo/data/image.h"
 
+#include <skipzoo/models/weights.h>
+
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "format_check.h"
@@ -65,7 +69,22 @@ bool png_fast_path() {
 }
 }  // namespace
 
-cv::Mat decode_bgr(const std::vector<uint8_t>& bytes, const std::string& name) {
+int64_t default_max_image_pixels() {
+  static const int64_t limit = [] {
+    const char* text = std::getenv("SKIPZOO_MAX_IMAGE_PIXELS");
+    if (text == nullptr || *text == '\0') return int64_t{1} << 28;
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(text, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 1) {
+      throw DataError(std::string("SKIPZOO_MAX_IMAGE_PIXELS='") + text + "': expected a positive number of pixels");
+    }
+    return static_cast<int64_t>(v);
+  }();
+  return limit;
+}
+
+cv::Mat decode_bgr(const std::vector<uint8_t>& bytes, const std::string& name, int64_t max_pixels) {
   if (bytes.empty()) throw data_error(name, "the file is empty (0 bytes)");
   const ImageFormat format = sniff_format(bytes);
   if (format == ImageFormat::Unknown)
@@ -73,6 +92,13 @@ cv::Mat decode_bgr(const std::vector<uint8_t>& bytes, const std::string& name) {
   // Catch truncation before the codec: libjpeg fills missing data with grey and succeeds.
   const std::string structure = check_structure(format, bytes);
   if (!structure.empty()) throw data_error(name, structure);
+  // A small file can claim a huge image: check the claim before the decoder allocates for it.
+  const auto size = header_size(format, bytes);
+  if (size.width * size.height > max_pixels) {
+    throw data_error(name, "the header declares " + std::to_string(size.width) + "x" + std::to_string(size.height) +
+                               " pixels, more than the limit of " + std::to_string(max_pixels) +
+                               " (raise it with SKIPZOO_MAX_IMAGE_PIXELS)");
+  }
 
   cv::Mat raw;
   if (format == ImageFormat::Png && png_fast_path() && decode_png_fast(bytes, raw)) return raw;  // always a valid 8/16-bit image
@@ -106,7 +132,7 @@ void bgr_to_rgb(cv::Mat& image) {
 }
 
 cv::Mat decode_image(const std::vector<uint8_t>& bytes, const std::string& name, const ImageReadOptions& options) {
-  cv::Mat rgb = decode_bgr(bytes, name);
+  cv::Mat rgb = decode_bgr(bytes, name, options.max_pixels);
   bgr_to_rgb(rgb);
   switch (options.channels) {
     case Channels::Gray: return convert_channels(rgb, 1);
@@ -130,13 +156,22 @@ void write_image(const std::string& path, const cv::Mat& image) {
     case 4: cv::cvtColor(image, bgr, cv::COLOR_RGBA2BGRA); break;
     default: throw data_error(path, "cannot write an image with " + std::to_string(image.channels()) + " channels");
   }
+  // Encoded in memory, then written atomically with every result checked, so a full disk is
+  // reported as such and never leaves half an image.
+  std::vector<uchar> bytes;
   bool ok = false;
   try {
-    ok = cv::imwrite(path, bgr);
+    ok = cv::imencode(std::filesystem::path(path).extension().string(), bgr, bytes);
   } catch (const cv::Exception& e) {
-    throw data_error(path, std::string("cannot write the image: ") + e.what());
+    throw data_error(path, std::string("cannot encode the image: ") + e.what());
   }
-  if (!ok) throw data_error(path, "cannot write the image (unknown extension or unwritable folder)");
+  if (!ok) throw data_error(path, "cannot encode the image (unknown extension '" +
+                                      std::filesystem::path(path).extension().string() + "')");
+  try {
+    models::write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
+  } catch (const std::runtime_error& e) {
+    throw DataError(e.what());
+  }
 }
 
 }  // namespace skipzoo::data

@@ -26,6 +26,11 @@ std::vector<std::string> list_images(const std::string& dir, std::vector<std::st
       if (it->is_directory()) it.disable_recursion_pending();
       continue;
     }
+    if (it->is_symlink(ec) && !fs::exists(it->path(), ec)) {  // it points nowhere
+      problems.push_back(it->path().string() + ": broken link (it points to " +
+                         fs::read_symlink(it->path(), ec).string() + ", which does not exist)");
+      continue;
+    }
     if (!it->is_regular_file()) continue;
     if (has_image_extension(name)) images.push_back(it->path().string());
     else problems.push_back(it->path().string() + ": not an image file (expected .png, .jpg, .jpeg, .tif, .tiff or .bmp)");
@@ -46,6 +51,8 @@ std::vector<SegmentationSample> pair_segmentation_files(const std::string& dir, 
                                                         std::vector<std::string>& problems, bool allow_empty) {
   const std::string image_dir = (fs::path(dir) / "images").string(), mask_dir = (fs::path(dir) / "masks").string();
   std::error_code ec;
+  if (!fs::exists(dir, ec)) throw data_error(dir, "no such folder");
+  if (!fs::is_directory(dir, ec)) throw data_error(dir, "not a folder (--data takes a data set folder)");
   if (!fs::is_directory(image_dir, ec) || !fs::is_directory(mask_dir, ec))
     throw data_error(dir, "not a segmentation dataset: expected the folders images/ and masks/ (or train/ and val/ holding them)");
   const auto images = list_images(image_dir, problems);

@@ -1,6 +1,7 @@
 // Segmentation datasets: pair images with masks, decode both once, settle the mapping.
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 
 #include "layout_check.h"
 #include "parallel.h"
@@ -17,8 +18,17 @@ struct PairCheck {
   std::string problem;
   std::map<uint32_t, int64_t> counts;
   bool colour = false;        // the mask
+  bool palette = false;       // the mask is an indexed-colour PNG (as Pascal VOC's are)
   bool image_colour = false;  // the image
 };
+
+// A PNG's colour type from its IHDR (3: indexed colour), or -1 for another format.
+int png_colour_type(const std::string& path) {
+  char head[26] = {0};
+  std::ifstream in(path, std::ios::binary);
+  const bool png = in.read(head, sizeof head) && std::string(head + 1, 3) == "PNG" && std::string(head + 12, 4) == "IHDR";
+  return png ? static_cast<unsigned char>(head[25]) : -1;
+}
 
 PairCheck check_pair(const SegmentationSample& s, int64_t min_side) {
   PairCheck r;
@@ -37,6 +47,7 @@ PairCheck check_pair(const SegmentationSample& s, int64_t min_side) {
     r.problem = e.what();
     return r;
   }
+  r.palette = png_colour_type(s.mask) == 3;
   if (mask.size() != image.size()) {
     r.problem = s.mask + ": the mask is " + std::to_string(mask.cols) + "x" + std::to_string(mask.rows) +
                 " but its image " + s.image + " is " + std::to_string(image.cols) + "x" + std::to_string(image.rows);
@@ -48,6 +59,40 @@ PairCheck check_pair(const SegmentationSample& s, int64_t min_side) {
     r.problem = s.mask + ": " + e.what();
   }
   return r;
+}
+
+// The masks that do not fit with the rest, for the message that refuses the set: the colour
+// ones among gray ones (or the other way round), or the ones with the most distinct values
+// (a lossy JPEG mask among PNG ones brings hundreds).
+std::string name_odd_masks(const std::vector<SegmentationSample>& all, const std::vector<PairCheck>& checks,
+                           bool by_colour) {
+  std::vector<size_t> good;
+  for (size_t i = 0; i < checks.size(); ++i) {
+    if (checks[i].problem.empty()) good.push_back(i);
+  }
+  std::vector<size_t> odd;
+  if (by_colour) {
+    const auto colour = std::count_if(good.begin(), good.end(), [&](size_t i) { return checks[i].colour; });
+    const bool minority_colour = 2 * colour <= static_cast<int64_t>(good.size());
+    for (size_t i : good) {
+      if (checks[i].colour == minority_colour) odd.push_back(i);
+    }
+  } else {
+    odd = good;
+    const auto values = [&](size_t i) { return checks[i].counts.size(); };
+    std::stable_sort(odd.begin(), odd.end(), [&](size_t a, size_t b) { return values(a) > values(b); });
+    const auto typical = values(odd[odd.size() / 2]);
+    odd.erase(std::find_if(odd.begin(), odd.end(), [&](size_t i) { return values(i) <= typical; }), odd.end());
+  }
+  if (odd.empty()) return "";
+  std::string text = by_colour ? " The " + std::to_string(odd.size()) + (odd.size() == 1 ? " mask" : " masks") + " in "
+                                     + (checks[odd[0]].colour ? "colour" : "gray") + ":"
+                               : " The masks with more values than the others:";
+  for (size_t k = 0; k < odd.size() && k < 5; ++k) {
+    const auto& c = checks[odd[k]];
+    text += " " + all[odd[k]].mask + (by_colour ? "" : " (" + std::to_string(c.counts.size()) + " values)");
+  }
+  return text + (odd.size() > 5 ? " and " + std::to_string(odd.size() - 5) + " more." : ".");
 }
 }  // namespace
 
@@ -79,17 +124,31 @@ SegmentationDataset load_segmentation(const std::string& root, const Segmentatio
   if (layout.mapping) {
     out.mapping = *layout.mapping;
   } else {
+    const auto palette = std::find_if(checks.begin(), checks.end(),
+                                      [](const PairCheck& c) { return c.problem.empty() && c.palette; });
+    if (palette != checks.end()) {
+      throw data_error(all[static_cast<size_t>(palette - checks.begin())].mask,
+                       "an indexed-colour (palette) PNG mask, as Pascal VOC's are: with the default mapping every "
+                       "palette colour, the void border's too, would become a class. Give the mapping: --mask-values "
+                       "voc (VOC's palette, void ignored) or the colours, e.g. --mask-values '#000000,#800000'");
+    }
     std::map<uint32_t, int64_t> counts;
     int colour = -1;
     for (const auto& c : checks) {
       if (!c.problem.empty()) continue;
-      if (colour >= 0 && colour != int(c.colour))
-        throw data_error(root, "some masks are gray and some are colour images; give the mapping explicitly");
+      if (colour >= 0 && colour != int(c.colour)) {
+        throw data_error(root, "some masks are gray and some are colour images; give the mapping explicitly." +
+                                   name_odd_masks(all, checks, true));
+      }
       colour = c.colour;
       for (const auto& [k, n] : c.counts) counts[k] += n;
     }
     if (colour < 0) colour = 0;
-    out.mapping = MaskMapping::from_scan(counts, colour, layout.max_scan_classes, layout.ignore_value, root);
+    try {
+      out.mapping = MaskMapping::from_scan(counts, colour, layout.max_scan_classes, layout.ignore_value, root);
+    } catch (const DataError& e) {
+      throw DataError(e.what() + name_odd_masks(all, checks, false));
+    }
   }
   for (size_t i = 0; i < all.size(); ++i) {
     auto& c = checks[i];

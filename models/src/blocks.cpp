@@ -16,21 +16,20 @@ std::string shortcut_name(Shortcut shortcut) { return shortcut == Shortcut::Pad 
 
 // ---- option A shortcut ------------------------------------------------------------------
 
-PadShortcutImpl::PadShortcutImpl(int64_t in_channels, int64_t out_channels, int64_t stride)
-    : in_channels_(in_channels), out_channels_(out_channels), stride_(stride) {
-  TORCH_CHECK(out_channels >= in_channels, "PadShortcut cannot reduce channels (", in_channels, " -> ",
-              out_channels, ")");
+PadShortcutImpl::PadShortcutImpl(const PadShortcutOptions& options_) : options(options_) {
+  TORCH_CHECK(options.out_channels() >= options.in_channels(), "PadShortcut cannot reduce channels (",
+              options.in_channels(), " -> ", options.out_channels(), ")");
 }
 
 torch::Tensor PadShortcutImpl::forward(const torch::Tensor& x) {
-  const int64_t extra = out_channels_ - in_channels_, front = extra / 2;
-  auto sub = x.slice(2, 0, c10::nullopt, stride_).slice(3, 0, c10::nullopt, stride_);
+  const int64_t extra = options.out_channels() - options.in_channels(), front = extra / 2;
+  auto sub = x.slice(2, 0, c10::nullopt, options.stride()).slice(3, 0, c10::nullopt, options.stride());
   return torch::constant_pad_nd(sub, {0, 0, 0, 0, front, extra - front}, 0);
 }
 
 torch::jit::Module PadShortcutImpl::script_twin() const {
-  const int64_t extra = out_channels_ - in_channels_, front = extra / 2;
-  const auto s = std::to_string(stride_);
+  const int64_t extra = options.out_channels() - options.in_channels(), front = extra / 2;
+  const auto s = std::to_string(options.stride());
   auto twin = twin_skeleton(*this, "PadShortcut");
   twin.define("def forward(self, x):\n    return torch.constant_pad_nd(x[:, :, ::" + s + ", ::" + s + "], " +
               script_list({0, 0, 0, 0, front, extra - front}) + ", 0.0)\n");
@@ -41,12 +40,13 @@ torch::jit::Module PadShortcutImpl::script_twin() const {
 // arithmetic, so OpenCV runs it at any size. Ends are INT_MAX (clamped by ONNX): OpenCV reads
 // int64 constants as int32.
 std::string PadShortcutImpl::onnx_twin(OnnxGraph& g, const std::string& input, const std::string& prefix) const {
-  const int64_t extra = out_channels_ - in_channels_, front = extra / 2;
+  const int64_t extra = options.out_channels() - options.in_channels(), front = extra / 2;
   std::string y = input;
-  if (stride_ != 1) {
+  if (options.stride() != 1) {
     const auto n = onnx_name(prefix, "Slice");
+    const int64_t s = options.stride();
     y = g.add("Slice", {y, g.ints(n + ".starts", {0, 0}), g.ints(n + ".ends", {INT_MAX, INT_MAX}),
-                        g.ints(n + ".axes", {2, 3}), g.ints(n + ".steps", {stride_, stride_})}, {}, n);
+                        g.ints(n + ".axes", {2, 3}), g.ints(n + ".steps", {s, s})}, {}, n);
   }
   if (extra > 0) {
     const auto n = onnx_name(prefix, "Pad");
@@ -302,12 +302,12 @@ void PreActBottleneckImpl::zero_init_residual() { zero_weight(conv3); }
 
 // ---- PreActUnit -------------------------------------------------------------------------
 
-PreActUnitImpl::PreActUnitImpl(int64_t channels, Norm norm) : channels_(channels), norm_(norm) { reset(); }
+PreActUnitImpl::PreActUnitImpl(const PreActUnitOptions& options_) : options(options_) { reset(); }
 
 void PreActUnitImpl::reset() {
-  bn1 = make_norm2d(norm_, channels_);
+  bn1 = make_norm2d(options.norm(), options.channels());
   register_module("bn1", bn1.ptr());
-  conv1 = register_module("conv1", conv3x3(channels_, channels_));
+  conv1 = register_module("conv1", conv3x3(options.channels(), options.channels()));
 }
 
 torch::Tensor PreActUnitImpl::forward(torch::Tensor x) {
@@ -326,5 +326,38 @@ std::string PreActUnitImpl::onnx_twin(OnnxGraph& g, const std::string& x, const 
 }
 
 void PreActUnitImpl::zero_init_residual() { zero_weight(conv1); }
+
+
+// ---- pretty_print ---------------------------------------------------------------------------
+
+namespace {
+
+void print_block(std::ostream& stream, const char* name, const BlockOptions& o) {
+  stream << "skipzoo::models::" << name << "(in_planes=" << o.in_planes() << ", planes=" << o.planes()
+         << ", stride=" << o.stride();
+  if (o.groups() != 1) stream << ", groups=" << o.groups();
+  if (o.base_width() != 64) stream << ", base_width=" << o.base_width();
+  if (o.dilation() != 1) stream << ", dilation=" << o.dilation();
+  stream << ", norm=" << norm_name(o.norm()) << ", shortcut=" << shortcut_name(o.shortcut()) << ")";
+}
+
+}  // namespace
+
+void PadShortcutImpl::pretty_print(std::ostream& stream) const {
+  stream << "skipzoo::models::PadShortcut(in_channels=" << options.in_channels()
+         << ", out_channels=" << options.out_channels() << ", stride=" << options.stride() << ")";
+}
+void BasicBlockImpl::pretty_print(std::ostream& stream) const { print_block(stream, "BasicBlock", options); }
+void BottleneckImpl::pretty_print(std::ostream& stream) const { print_block(stream, "Bottleneck", options); }
+void PreActBasicBlockImpl::pretty_print(std::ostream& stream) const {
+  print_block(stream, "PreActBasicBlock", options);
+}
+void PreActBottleneckImpl::pretty_print(std::ostream& stream) const {
+  print_block(stream, "PreActBottleneck", options);
+}
+void PreActUnitImpl::pretty_print(std::ostream& stream) const {
+  stream << "skipzoo::models::PreActUnit(channels=" << options.channels() << ", norm=" << norm_name(options.norm())
+         << ")";
+}
 
 }  // namespace skipzoo::models

@@ -82,7 +82,9 @@ void export_torchscript(const Model& model, const std::string& path, const Expor
   auto module = script_model(model, options.optimize);
   const torch::jit::ExtraFilesMap extra{{kMetadataFile, metadata}};
   try {
-    write_file_atomic(path, [&](const std::string& tmp) { module.save(tmp, extra); });
+    std::ostringstream bytes;  // in memory first: the archive writer cannot report a full disk
+    module.save(bytes, extra);
+    write_file_atomic(path, bytes.str());
   } catch (const std::exception& e) {
     throw ExportError("cannot write TorchScript file '" + path + "': " + detail::brief(e));
   }

@@ -35,4 +35,11 @@ std::string MLPImpl::onnx_twin(OnnxGraph& g, const std::string& input, const std
   return to_onnx(g, *layers, input, prefix + "layers.");
 }
 
+
+void MLPImpl::pretty_print(std::ostream& stream) const {
+  stream << "skipzoo::models::MLP(in_features=" << options.in_features() << ", out_features=" << options.out_features()
+         << ", width=" << options.width() << ", depth=" << options.depth() << ", norm=" << norm_name(options.norm())
+         << ")";
+}
+
 }  // namespace skipzoo::models

@@ -232,10 +232,9 @@ void export_onnx(const Model& model, const std::string& path, const OnnxOptions&
                       "': the model fails onnx::checker or shape inference (a skipzoo bug): " + detail::brief(e));
   }
   try {
-    write_file_atomic(path, [&](const std::string& tmp) {
-      std::ofstream out(tmp, std::ios::binary);
-      if (!proto.SerializeToOstream(&out) || !out.flush()) throw ExportError("cannot write '" + tmp + "'");
-    });
+    std::string bytes;
+    if (!proto.SerializeToString(&bytes)) throw ExportError("cannot serialise the ONNX model (over 2 GB?)");
+    write_file_atomic(path, bytes);
   } catch (const std::exception& e) {
     throw ExportError("cannot write ONNX file '" + path + "': " + detail::brief(e));
   }

@@ -40,10 +40,10 @@ ModelEntry resnet_entry(const std::string& name) {
   return {name, "classification", description, true, [name, base, cifar](ModelConfig& c) {
             auto o = base;
             o.num_classes(resolve(c.classes, base.num_classes(), name, "classes"));
-            o.in_channels(resolve(c.in_channels, 3, name, "in_channels"));
+            o.in_channels(resolve(c.in_channels, base.in_channels(), name, "in_channels"));
             OptionReader r(name, c.options);
-            o.zero_init_residual(r.get("zero_init_residual", false));
-            o.norm(parse_norm(r.get<std::string>("norm", "batch")));
+            o.zero_init_residual(r.get("zero_init_residual", base.zero_init_residual()));
+            o.norm(parse_norm(r.get<std::string>("norm", norm_name(base.norm()))));
             if (!base.preact()) o.shortcut(parse_shortcut(r.get<std::string>("shortcut", shortcut_name(base.shortcut()))));
             if (!cifar) {
               o.replace_stride_with_dilation(
@@ -58,14 +58,14 @@ ModelEntry resnet_entry(const std::string& name) {
 
 ModelEntry unet_entry() {
   return {"unet", "segmentation", "U-Net, any input size (pads to 2^depth, crops back)", true, [](ModelConfig& c) {
-            UNetOptions o;
-            o.classes(resolve(c.classes, 2, c.name, "classes"));
-            o.in_channels(resolve(c.in_channels, 3, c.name, "in_channels"));
+            UNetOptions o;  // its defaults are the registry's
+            o.classes(resolve(c.classes, o.classes(), c.name, "classes"));
+            o.in_channels(resolve(c.in_channels, o.in_channels(), c.name, "in_channels"));
             OptionReader r(c.name, c.options);
-            o.depth(r.get<int64_t>("depth", 4));
-            o.base_width(r.get<int64_t>("base_width", 32));
-            o.upsampling(parse_upsampling(r.get<std::string>("upsampling", "bilinear")));
-            o.norm(parse_norm(r.get<std::string>("norm", "batch")));
+            o.depth(r.get<int64_t>("depth", o.depth()));
+            o.base_width(r.get<int64_t>("base_width", o.base_width()));
+            o.upsampling(parse_upsampling(r.get<std::string>("upsampling", upsampling_name(o.upsampling()))));
+            o.norm(parse_norm(r.get<std::string>("norm", norm_name(o.norm()))));
             c.options = r.finish();
             return torch::nn::AnyModule(UNet(o));
           }};
@@ -76,11 +76,11 @@ ModelEntry unet_resnet_entry(const std::string& encoder) {
   return {name, "segmentation", "U-Net with a torchvision " + encoder + " encoder", true, [encoder](ModelConfig& c) {
             UNetResNetOptions o;
             o.encoder(encoder);
-            o.classes(resolve(c.classes, 2, c.name, "classes"));
-            o.in_channels(resolve(c.in_channels, 3, c.name, "in_channels"));
+            o.classes(resolve(c.classes, o.classes(), c.name, "classes"));
+            o.in_channels(resolve(c.in_channels, o.in_channels(), c.name, "in_channels"));
             OptionReader r(c.name, c.options);
             o.decoder_widths(r.get("decoder_widths", o.decoder_widths()));
-            o.norm(parse_norm(r.get<std::string>("norm", "batch")));
+            o.norm(parse_norm(r.get<std::string>("norm", norm_name(o.norm()))));
             c.options = r.finish();
             return torch::nn::AnyModule(UNetResNet(o));
           }};
@@ -92,14 +92,14 @@ ModelEntry mlp_entry() {
   return {"mlp", "regression", "fully connected ReLU network, optional norm before each ReLU", false,
           [](ModelConfig& c) {
             MLPOptions o;
-            o.out_features(resolve(c.classes, 1, c.name, "classes (outputs)"));
-            o.in_features(resolve(c.in_channels, 1, c.name, "in_channels (inputs)"));
+            o.out_features(resolve(c.classes, o.out_features(), c.name, "classes (outputs)"));
+            o.in_features(resolve(c.in_channels, o.in_features(), c.name, "in_channels (inputs)"));
             OptionReader r(c.name, c.options);
-            o.width(r.get<int64_t>("width", 20));
-            o.depth(r.get<int64_t>("depth", 10));
+            o.width(r.get<int64_t>("width", o.width()));
+            o.depth(r.get<int64_t>("depth", o.depth()));
             // "batchnorm": true is shorthand for "norm": "batch".
-            const bool bn = r.get("batchnorm", false);
-            o.norm(parse_norm(r.get<std::string>("norm", bn ? "batch" : "none")));
+            const bool bn = r.get("batchnorm", o.norm() == Norm::Batch);
+            o.norm(parse_norm(r.get<std::string>("norm", bn ? "batch" : norm_name(o.norm()))));
             r.set_resolved("batchnorm", o.norm() != Norm::None);
             c.options = r.finish();
             return torch::nn::AnyModule(MLP(o));
@@ -113,13 +113,14 @@ ModelEntry block_entry(const std::string& name, const std::string& description, 
   return {name, "features", description, true, [in, planes](ModelConfig& c) {
             no_classes(c);
             OptionReader r(c.name, c.options);
+            const BlockOptions d(in, planes);  // the defaults
             auto o = BlockOptions(resolve(c.in_channels, in, c.name, "in_channels"), r.get<int64_t>("planes", planes))
-                         .stride(r.get<int64_t>("stride", 1))
-                         .groups(r.get<int64_t>("groups", 1))
-                         .base_width(r.get<int64_t>("base_width", 64))
-                         .dilation(r.get<int64_t>("dilation", 1))
-                         .norm(parse_norm(r.get<std::string>("norm", "batch")))
-                         .shortcut(parse_shortcut(r.get<std::string>("shortcut", "B")));
+                         .stride(r.get<int64_t>("stride", d.stride()))
+                         .groups(r.get<int64_t>("groups", d.groups()))
+                         .base_width(r.get<int64_t>("base_width", d.base_width()))
+                         .dilation(r.get<int64_t>("dilation", d.dilation()))
+                         .norm(parse_norm(r.get<std::string>("norm", norm_name(d.norm()))))
+                         .shortcut(parse_shortcut(r.get<std::string>("shortcut", shortcut_name(d.shortcut()))));
             c.options = r.finish();
             Block block(o);
             init_he_fan_out(*block);  // as inside a ResNet: the analyses assume He init

@@ -231,4 +231,22 @@ std::vector<std::string> resnet_names() {
   return names;
 }
 
+
+void ResNetImpl::pretty_print(std::ostream& stream) const {
+  const auto list = [](const std::vector<int64_t>& v) {
+    std::string s;
+    for (auto x : v) s += (s.empty() ? "" : ", ") + std::to_string(x);
+    return "[" + s + "]";
+  };
+  const auto& o = options;
+  stream << "skipzoo::models::ResNet(block=" << (o.block() == BlockType::Basic ? "basic" : "bottleneck")
+         << (o.preact() ? ", preact" : "") << ", layers=" << list(o.layers()) << ", widths=" << list(o.widths())
+         << ", stem=" << (o.stem() == Stem::Cifar ? "cifar" : "imagenet") << ", in_channels=" << o.in_channels()
+         << ", num_classes=" << o.num_classes();
+  if (o.groups() != 1 || o.width_per_group() != 64) {
+    stream << ", groups=" << o.groups() << ", width_per_group=" << o.width_per_group();
+  }
+  stream << ", norm=" << norm_name(o.norm()) << ", shortcut=" << shortcut_name(o.shortcut()) << ")";
+}
+
 }  // namespace skipzoo::models

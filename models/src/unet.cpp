@@ -64,15 +64,15 @@ std::string onnx_crop(OnnxGraph& g, const std::string& x, const OnnxPadded& padd
 
 // ---- ConvBlock --------------------------------------------------------------------------
 
-ConvBlockImpl::ConvBlockImpl(int64_t in, int64_t out, Norm norm) : in_(in), out_(out), norm_(norm) { reset(); }
+ConvBlockImpl::ConvBlockImpl(const ConvBlockOptions& options_) : options(options_) { reset(); }
 
 void ConvBlockImpl::reset() {
-  const bool bias = norm_ == Norm::None;
-  conv1 = register_module("conv1", conv3x3(in_, out_, 1, 1, 1, bias));
-  bn1 = make_norm2d(norm_, out_);
+  const bool bias = options.norm() == Norm::None;
+  conv1 = register_module("conv1", conv3x3(options.in_channels(), options.out_channels(), 1, 1, 1, bias));
+  bn1 = make_norm2d(options.norm(), options.out_channels());
   register_module("bn1", bn1.ptr());
-  conv2 = register_module("conv2", conv3x3(out_, out_, 1, 1, 1, bias));
-  bn2 = make_norm2d(norm_, out_);
+  conv2 = register_module("conv2", conv3x3(options.out_channels(), options.out_channels(), 1, 1, 1, bias));
+  bn2 = make_norm2d(options.norm(), options.out_channels());
   register_module("bn2", bn2.ptr());
 }
 
@@ -98,22 +98,21 @@ std::string ConvBlockImpl::onnx_twin(OnnxGraph& g, const std::string& input, con
 
 // ---- UpBlock ----------------------------------------------------------------------------
 
-UpBlockImpl::UpBlockImpl(int64_t in, int64_t skip, int64_t out, Upsampling mode, Norm norm)
-    : in_(in), skip_(skip), out_(out), mode_(mode), norm_(norm) {
-  reset();
-}
+UpBlockImpl::UpBlockImpl(const UpBlockOptions& options_) : options(options_) { reset(); }
 
 void UpBlockImpl::reset() {
-  int64_t up_channels = in_;
-  if (mode_ == Upsampling::Transpose) {
-    up_channels = in_ / 2;
-    up = register_module("up", torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(in_, up_channels, 2).stride(2)));
+  int64_t up_channels = options.in_channels();
+  if (options.upsampling() == Upsampling::Transpose) {
+    up_channels = options.in_channels() / 2;
+    up = register_module("up", torch::nn::ConvTranspose2d(
+                                   torch::nn::ConvTranspose2dOptions(options.in_channels(), up_channels, 2).stride(2)));
   }
-  conv = register_module("conv", ConvBlock(up_channels + skip_, out_, norm_));
+  const auto block = ConvBlockOptions(up_channels + options.skip_channels(), options.out_channels()).norm(options.norm());
+  conv = register_module("conv", ConvBlock(block));
 }
 
 torch::Tensor UpBlockImpl::forward(torch::Tensor x, torch::Tensor skip) {
-  if (mode_ == Upsampling::Transpose) {
+  if (options.upsampling() == Upsampling::Transpose) {
     x = up->forward(x);
   } else {
     x = torch::upsample_bilinear2d(x, {x.size(2) * 2, x.size(3) * 2}, /*align_corners=*/false);
@@ -124,17 +123,19 @@ torch::Tensor UpBlockImpl::forward(torch::Tensor x, torch::Tensor skip) {
 
 torch::jit::Module UpBlockImpl::script_twin() const {
   auto twin = twin_skeleton(*this, "UpBlock");
-  std::string src = skip_ > 0 ? "def forward(self, x, skip):\n" : "def forward(self, x):\n";
-  src += mode_ == Upsampling::Transpose
+  std::string src = options.skip_channels() > 0 ? "def forward(self, x, skip):\n" : "def forward(self, x):\n";
+  src += options.upsampling() == Upsampling::Transpose
              ? "    x = self.up.forward(x)\n"
              : "    x = torch.upsample_bilinear2d(x, [x.size(2) * 2, x.size(3) * 2], False, None, None)\n";
-  if (skip_ > 0) src += "    x = torch.cat([x, skip], 1)\n";
+  if (options.skip_channels() > 0) src += "    x = torch.cat([x, skip], 1)\n";
   twin.define(src + "    return self.conv.forward(x)\n");
   return twin;
 }
 
 std::string UpBlockImpl::onnx_twin(OnnxGraph& g, const std::string& input, const std::string& prefix) const {
-  if (skip_ > 0) onnx_unsupported(prefix, "UpBlock", "needs its skip input: export the U-Net that holds it");
+  if (options.skip_channels() > 0) {
+    onnx_unsupported(prefix, "UpBlock", "needs its skip input: export the U-Net that holds it");
+  }
   return onnx_up(g, input, "", prefix);
 }
 
@@ -143,7 +144,7 @@ std::string UpBlockImpl::onnx_twin(OnnxGraph& g, const std::string& input, const
 std::string UpBlockImpl::onnx_up(OnnxGraph& g, const std::string& input, const std::string& skip,
                                  const std::string& prefix) const {
   std::string x = input;
-  if (mode_ == Upsampling::Transpose) {
+  if (options.upsampling() == Upsampling::Transpose) {
     x = to_onnx(g, *up, x, prefix + "up.");
   } else {
     const auto n = onnx_name(prefix, "Resize");
@@ -229,6 +230,23 @@ std::string UNetImpl::onnx_twin(OnnxGraph& g, const std::string& input, const st
     x = up->ptr(i)->as<UpBlockImpl>()->onnx_up(g, x, skips[depth - 1 - i], prefix + "up." + std::to_string(i) + ".");
   }
   return onnx_crop(g, to_onnx(g, *head, x, prefix + "head."), padded, prefix);
+}
+
+
+void ConvBlockImpl::pretty_print(std::ostream& stream) const {
+  stream << "skipzoo::models::ConvBlock(in_channels=" << options.in_channels() << ", out_channels="
+         << options.out_channels() << ", norm=" << norm_name(options.norm()) << ")";
+}
+
+void UpBlockImpl::pretty_print(std::ostream& stream) const {
+  stream << "skipzoo::models::UpBlock(in_channels=" << options.in_channels() << ", skip_channels="
+         << options.skip_channels() << ", out_channels=" << options.out_channels() << ", upsampling=" << upsampling_name(options.upsampling()) << ", norm=" << norm_name(options.norm()) << ")";
+}
+
+void UNetImpl::pretty_print(std::ostream& stream) const {
+  stream << "skipzoo::models::UNet(in_channels=" << options.in_channels() << ", classes=" << options.classes()
+         << ", depth=" << options.depth() << ", base_width=" << options.base_width()
+         << ", upsampling=" << upsampling_name(options.upsampling()) << ", norm=" << norm_name(options.norm()) << ")";
 }
 
 }  // namespace skipzoo::models

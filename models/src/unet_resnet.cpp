@@ -73,4 +73,10 @@ std::string UNetResNetImpl::onnx_twin(OnnxGraph& g, const std::string& input, co
   return onnx_crop(g, to_onnx(g, *head, x, prefix + "head."), padded, prefix);
 }
 
+
+void UNetResNetImpl::pretty_print(std::ostream& stream) const {
+  stream << "skipzoo::models::UNetResNet(encoder=" << options.encoder() << ", in_channels=" << options.in_channels()
+         << ", classes=" << options.classes() << ", norm=" << norm_name(options.norm()) << ")";
+}
+
 }  // namespace skipzoo::models

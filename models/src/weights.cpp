@@ -1,12 +1,16 @@
 #include <skipzoo/models/weights.h>
 #include <torch/script.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
-#include <unistd.h>
 
 #include "archive.h"
 
@@ -162,11 +166,7 @@ void save_state_dict(const torch::nn::Module& module, const std::string& path) {
   // Contiguous: a plain file whatever layout training used.
   for (const auto& [key, tensor] : state_dict(module)) dict.insert(key, tensor.detach().cpu().contiguous());
   const auto bytes = torch::pickle_save(dict);
-  write_file_atomic(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out.flush()) throw WeightsError("cannot write '" + tmp + "'");
-  });
+  write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
 }
 
 LoadReport load_weights(torch::nn::Module& module, const std::string& path, const LoadOptions& options) {
@@ -179,19 +179,38 @@ LoadReport load_weights(torch::nn::Module& module, const std::string& path, cons
   }
 }
 
-void write_file_atomic(const std::string& path, const std::function<void(const std::string& tmp_path)>& write) {
+void write_file_atomic(const std::string& path, const std::string& bytes) {
   static std::atomic<int> counter{0};
   const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
-  try {
-    write(tmp);
-    fs::rename(tmp, target);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw;
+  std::error_code ec;
+  if (target.has_parent_path() && !fs::create_directories(target.parent_path(), ec) && ec) {
+    throw std::runtime_error("cannot write '" + path + "': cannot create its folder: " + ec.message());
   }
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+  const auto fail = [&](const std::string& why) {
+    ::unlink(tmp.c_str());
+    throw std::runtime_error("cannot write '" + path + "': " + why);
+  };
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno));
+  for (size_t done = 0; done < bytes.size();) {
+    const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      ::close(fd);
+      fail(std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  // fsync: a full disk or a failing device may only report at write-back.
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail(std::strerror(err));
+  }
+  if (::close(fd) != 0) fail(std::strerror(errno));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail(std::strerror(errno));
 }
 
 void to_memory_format(torch::nn::Module& module, at::MemoryFormat format) {

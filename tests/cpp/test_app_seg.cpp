@@ -112,7 +112,7 @@ TEST(SegApp, OneEpochPlusResumeEqualsTwoStraightEpochs) {
 // ends at the same weights up to float rounding.
 TEST(SegApp, ChannelsLastTrainsLikeContiguous) {
   TempDir tmp;
-  const std::string common = "--schedule constant --no-export --patches-per-image 2 --epochs 1";
+  const std::string common = "--schedule constant --no-export --patches-per-image 2 --epochs 1 --lr 1e-3";
   auto r = run_cli(train_seg(tmp.file("nhwc"), common + " --layout channels-last"));
   ASSERT_EQ(r.code, 0) << r.output;
   r = run_cli(train_seg(tmp.file("nchw"), common + " --layout contiguous"));

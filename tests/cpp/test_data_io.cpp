@@ -125,7 +125,7 @@ TEST(DataImageRead, BadFilesNameThePathAndTheReason) {
   std::string garbled = png;
   const auto idat = garbled.find("IDAT");
   for (size_t i = idat + 4; i < idat + 40; ++i) garbled[i] = static_cast<char>(garbled[i] ^ 0x5A);
-  expect("garbled.png", garbled, "cannot decode the PNG data");
+  expect("garbled.png", garbled, "chunk IDAT fails its CRC check");
   const auto missing = dir.path() + "/missing.png";
   EXPECT_NE(error_of([&] { data::read_image(missing); }).find("cannot open"), std::string::npos);
 
@@ -145,6 +145,10 @@ TEST(DataImageWrite, RoundTripsRgbAndSixteenBit) {
   // Written as RGB: OpenCV reading it directly sees BGR.
   const cv::Mat raw = cv::imread(dir.file("x.png"), cv::IMREAD_UNCHANGED);
   EXPECT_EQ(raw.at<cv::Vec3b>(2, 3), cv::Vec3b(rgb.at<cv::Vec3b>(2, 3)[2], rgb.at<cv::Vec3b>(2, 3)[1], rgb.at<cv::Vec3b>(2, 3)[0]));
-  EXPECT_THROW(data::write_image(dir.path() + "/no/such/dir/x.png", rgb), data::DataError);
+  // A missing folder is created; one that cannot be (a file is in the way) is named with the reason.
+  data::write_image(dir.path() + "/new/dir/x.png", rgb);
+  EXPECT_EQ(cv::norm(data::read_image(dir.path() + "/new/dir/x.png"), rgb, cv::NORM_INF), 0);
+  const auto msg = error_of([&] { data::write_image(dir.file("x.png") + "/y.png", rgb); });
+  EXPECT_NE(msg.find("cannot write '" + dir.file("x.png") + "/y.png': cannot create its folder"), std::string::npos) << msg;
   EXPECT_THROW(data::write_image(dir.file("x.unknown"), rgb), data::DataError);
 }

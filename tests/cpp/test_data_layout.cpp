@@ -94,7 +94,9 @@ TEST(DataSegmentationLayout, EmptyAndMissingFoldersAreErrorsEvenWithSkipBad) {
   data::SegmentationLayout layout;
   layout.check.skip_bad = true;
   EXPECT_NE(strict_error(dir.path() + "/empty", layout).find("no images found"), std::string::npos);
-  EXPECT_NE(strict_error(dir.path() + "/nothing", layout).find("expected the folders images/ and masks/"), std::string::npos);
+  EXPECT_NE(strict_error(dir.path() + "/nothing", layout).find("no such folder"), std::string::npos);
+  std::filesystem::create_directories(dir.path() + "/neither");
+  EXPECT_NE(strict_error(dir.path() + "/neither", layout).find("expected the folders images/ and masks/"), std::string::npos);
   write_pair(dir, "split/train", "a", {4, 4}, 0);
   write_pair(dir, "split/train", "b", {4, 4}, 0);
   const auto train_only = data::load_segmentation(dir.path() + "/split", layout);  // split by fraction

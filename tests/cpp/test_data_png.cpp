@@ -2,6 +2,7 @@
 // files from the tests' own writer: every filter type, 8/16 bits, gray/RGB/RGBA, odd sizes,
 // split IDATs; and every file it must hand to OpenCV instead.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <skipzoo/data.h>
@@ -180,4 +181,47 @@ TEST(DataPng, BrokenFilesAreLeftToLibpng) {
   const size_t second = gap.find("IDAT", gap.find("IDAT") + 4) - 4;
   gap.insert(second, png_chunk("tEXt", std::string("a\0b", 3)));
   EXPECT_TRUE(declines(gap));
+}
+
+// A 12 KB file whose header claims 32768 x 32768: refused from the header, before the decoder
+// allocates the 1 GB it would need (issue 15, item 16).
+TEST(DataPng, AHugeClaimedSizeIsRefusedBeforeAnythingIsAllocated) {
+  const std::string file = std::string("\x89PNG\r\n\x1a\n", 8) + skipzoo::test::png_ihdr(32768, 32768, 8, 0) +
+                           png_chunk("IDAT", skipzoo::test::zlib_compress(std::string(12000, '\0'))) +
+                           png_chunk("IEND", "");
+  const std::vector<uint8_t> bytes(file.begin(), file.end());
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  const auto msg = skipzoo::test::error_of<data::DataError>([&] { data::decode_image(bytes, "huge.png"); });
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  EXPECT_NE(msg.find("huge.png: the header declares 32768x32768 pixels, more than the limit of 268435456"),
+            std::string::npos)
+      << msg;
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 100 * 1024) << "KiB more at the peak";
+  // The limit is an option: a lower one refuses a real 64 x 64 image by its header.
+  const auto small = encode_png(cv::Mat(64, 64, CV_8UC1, cv::Scalar(7)));
+  data::ImageReadOptions options;
+  options.max_pixels = 64 * 63;
+  EXPECT_NE(skipzoo::test::error_of<data::DataError>([&] {
+              data::decode_image(std::vector<uint8_t>(small.begin(), small.end()), "s.png", options);
+            }).find("declares 64x64 pixels, more than the limit of 4032"),
+            std::string::npos);
+  options.max_pixels = 64 * 64;
+  EXPECT_EQ(data::decode_image(std::vector<uint8_t>(small.begin(), small.end()), "s.png", options).rows, 64);
+}
+
+// One damaged byte in the pixel data: skipzoo names the file and the reason, and nothing else
+// reaches stderr (libpng would print its own "libpng error" lines first; issue 15, item 13).
+TEST(DataPng, ADamagedChunkIsNamedAndLibpngStaysQuiet) {
+  auto file = encode_png(cv::Mat(16, 16, CV_8UC3, cv::Scalar(1, 2, 3)));
+  const auto idat = file.find("IDAT");
+  ASSERT_NE(idat, std::string::npos);
+  file[idat + 6] = static_cast<char>(file[idat + 6] ^ 0x5A);
+  testing::internal::CaptureStderr();
+  const auto msg = skipzoo::test::error_of<data::DataError>(
+      [&] { data::decode_image(std::vector<uint8_t>(file.begin(), file.end()), "damaged.png"); });
+  const auto err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(msg, "damaged.png: corrupt PNG: chunk IDAT fails its CRC check (the file was damaged)");
+  EXPECT_EQ(err, "");
 }

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <skipzoo/models.h>
 
+#include <sstream>
+
 namespace zoo = skipzoo::models;
 
 namespace {
@@ -230,4 +232,27 @@ TEST(Registry, ClearErrors) {
   EXPECT_NE(message({"unet", 2, 3, R"({"norm":"group"})"}).find("unknown norm 'group'"), std::string::npos);
   EXPECT_NE(message({"preact_unit", 10}).find("takes no --classes"), std::string::npos);
   EXPECT_NE(message({"resnet18", 0}).find("classes must be >= 1"), std::string::npos);
+}
+
+TEST(Models, PrintingAModuleNamesItAndItsOptions) {
+  const auto text = [](const torch::nn::Module& m) {
+    std::ostringstream s;
+    s << m;
+    return s.str();
+  };
+  EXPECT_EQ(text(*zoo::BasicBlock(zoo::BlockOptions(16, 32).stride(2))).rfind(
+                "skipzoo::models::BasicBlock(in_planes=16, planes=32, stride=2, norm=batch, shortcut=B)(\n  (conv1): "
+                "torch::nn::Conv2d(16, 32, kernel_size=[3, 3], stride=[2, 2]",
+                0),
+            0u);
+  EXPECT_EQ(text(*zoo::UNet(zoo::UNetOptions().depth(3))).rfind(
+                "skipzoo::models::UNet(in_channels=3, classes=2, depth=3, base_width=32, upsampling=bilinear, norm=batch)",
+                0),
+            0u);
+  const auto r20 = zoo::create_model({"resnet20"});
+  EXPECT_EQ(text(r20.module()).rfind("skipzoo::models::ResNet(block=basic, layers=[3, 3, 3], widths=[16, 32, 64], "
+                                     "stem=cifar, in_channels=3, num_classes=10, norm=batch, shortcut=A)",
+                                     0),
+            0u)
+      << text(r20.module()).substr(0, 200);
 }

@@ -2,10 +2,13 @@
 // Helpers shared by the C++ tests: a temporary folder, small files, error messages, running the CLI.
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
+#include <sys/mount.h>
 #include <sys/wait.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -39,6 +42,36 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// A real full disk: a tmpfs of `bytes` mounted on a fresh folder, unmounted at the end. Needs
+// mount(2) (root with CAP_SYS_ADMIN, as in CI); elsewhere mounted() is false and `why` says why.
+class SmallDisk {
+ public:
+  explicit SmallDisk(size_t bytes) {
+    const auto options = "size=" + std::to_string(bytes);
+    if (::mount("tmpfs", dir_.path().c_str(), "tmpfs", 0, options.c_str()) == 0) mounted_ = true;
+    else why = std::string("cannot mount a tmpfs: ") + std::strerror(errno);
+  }
+  ~SmallDisk() {
+    if (mounted_) ::umount2(dir_.path().c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  std::string file(const std::string& rel) const { return dir_.file(rel); }
+  // Fills the disk up to `left` free bytes with a ballast file.
+  void fill_leaving(size_t left) const;
+  std::string why;
+
+ private:
+  TempDir dir_;
+  bool mounted_ = false;
+};
+
+inline void SmallDisk::fill_leaving(size_t left) const {
+  const auto space = std::filesystem::space(dir_.path());
+  if (space.available > left) {
+    std::ofstream(file("ballast"), std::ios::binary) << std::string(space.available - left, '\0');
+  }
+}
 
 // The message of the `E` that f() throws, or "(no error)".
 template <typename E = std::exception>

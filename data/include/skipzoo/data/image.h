@@ -19,9 +19,17 @@ enum class Channels {
 };
 
 /// Options of read_image() and decode_image().
+/// The largest image read_image() and decode_image() decode, in pixels (width x height), checked
+/// against the file's header before anything is allocated: $SKIPZOO_MAX_IMAGE_PIXELS if set (a
+/// positive integer), else 2^28 (16384 x 16384). Throws DataError for an unusable variable.
+int64_t default_max_image_pixels();
+
+/// Options of decode_image() and read_image().
 struct ImageReadOptions {
   Channels channels = Channels::AsStored;  ///< channel conversion after decoding
   bool keep_alpha = false;  ///< with Channels::AsStored: RGBA files give 4 channels (else RGB)
+  /// Images whose header declares more pixels are refused (DataError) before decoding.
+  int64_t max_pixels = default_max_image_pixels();
 };
 
 /// The file's bytes. Throws DataError if it is missing, unreadable (e.g. a folder) or empty.

@@ -50,15 +50,33 @@ struct BlockOptions {
   TORCH_ARG(Shortcut, shortcut) = Shortcut::Projection;
 };
 
+/// Options of PadShortcut.
+struct PadShortcutOptions {
+  /// `in_channels` -> `out_channels` (>= in_channels).
+  PadShortcutOptions(int64_t in_channels, int64_t out_channels)
+      : in_channels_(in_channels), out_channels_(out_channels) {}
+  /// Input channels C_in.
+  TORCH_ARG(int64_t, in_channels);
+  /// Output channels C_out >= C_in: C_out - C_in zero channels are added.
+  TORCH_ARG(int64_t, out_channels);
+  /// Spatial step: x[:, :, ::stride, ::stride].
+  TORCH_ARG(int64_t, stride) = 1;
+};
+
 /// Option A shortcut (He et al. 2015, §3.3 and §4.2): x[:, :, ::stride, ::stride] with zero
 /// channels added, half before and the rest after: (N, C_in, H, W) ->
 /// (N, C_out, ceil(H/stride), ceil(W/stride)). No parameters.
 class PadShortcutImpl : public torch::nn::Cloneable<PadShortcutImpl>, public Scriptable, public OnnxExportable {
  public:
   /// Throws c10::Error when out_channels < in_channels (padding cannot remove channels).
-  PadShortcutImpl(int64_t in_channels, int64_t out_channels, int64_t stride);
+  explicit PadShortcutImpl(const PadShortcutOptions& options);
+  /// PadShortcutOptions(in_channels, out_channels).stride(stride).
+  PadShortcutImpl(int64_t in_channels, int64_t out_channels, int64_t stride)
+      : PadShortcutImpl(PadShortcutOptions(in_channels, out_channels).stride(stride)) {}
   /// Nothing to create: the module has no parameters or buffers.
   void reset() override {}
+  /// Writes the module and its options, e.g. "skipzoo::models::PadShortcut(...)", for `std::cout << *m`.
+  void pretty_print(std::ostream& stream) const override;
   /// (N, C_in, H, W) -> (N, C_out, ceil(H/stride), ceil(W/stride)).
   torch::Tensor forward(const torch::Tensor& x);
   /// The TorchScript twin (see script.h): the same slicing and torch.constant_pad_nd.
@@ -66,8 +84,8 @@ class PadShortcutImpl : public torch::nn::Cloneable<PadShortcutImpl>, public Scr
   /// The ONNX twin (see onnx_graph.h): Slice with steps (no shape arithmetic) and a channel Pad.
   std::string onnx_twin(OnnxGraph& g, const std::string& input, const std::string& prefix) const override;
 
- private:
-  int64_t in_channels_, out_channels_, stride_;
+  /// The options the shortcut was built with.
+  PadShortcutOptions options;
 };
 TORCH_MODULE(PadShortcut);
 
@@ -112,6 +130,8 @@ class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl>,
   explicit BasicBlockImpl(const BlockOptions& options);
   /// Creates and registers the layers from `options` (called by the constructor and by clone()).
   void reset() override;
+  /// Writes the module and its options, e.g. "skipzoo::models::BasicBlock(...)", for `std::cout << *m`.
+  void pretty_print(std::ostream& stream) const override;
   /// (N, in_planes, H, W) -> (N, planes, ceil(H/stride), ceil(W/stride)).
   torch::Tensor forward(torch::Tensor x);
   /// The TorchScript twin with the same parameter names (see script.h).
@@ -151,6 +171,8 @@ class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl>,
   explicit BottleneckImpl(const BlockOptions& options);
   /// Creates and registers the layers from `options` (called by the constructor and by clone()).
   void reset() override;
+  /// Writes the module and its options, e.g. "skipzoo::models::Bottleneck(...)", for `std::cout << *m`.
+  void pretty_print(std::ostream& stream) const override;
   /// (N, in_planes, H, W) -> (N, 4 * planes, ceil(H/stride), ceil(W/stride)).
   torch::Tensor forward(torch::Tensor x);
   /// The TorchScript twin with the same parameter names (see script.h).
@@ -189,6 +211,8 @@ class PreActBasicBlockImpl : public torch::nn::Cloneable<PreActBasicBlockImpl>,
   explicit PreActBasicBlockImpl(const BlockOptions& options);
   /// Creates and registers the layers from `options` (called by the constructor and by clone()).
   void reset() override;
+  /// Writes the module and its options, e.g. "skipzoo::models::PreActBasicBlock(...)", for `std::cout << *m`.
+  void pretty_print(std::ostream& stream) const override;
   /// (N, in_planes, H, W) -> (N, planes, ceil(H/stride), ceil(W/stride)).
   torch::Tensor forward(torch::Tensor x);
   /// The TorchScript twin with the same parameter names (see script.h).
@@ -226,6 +250,8 @@ class PreActBottleneckImpl : public torch::nn::Cloneable<PreActBottleneckImpl>,
   explicit PreActBottleneckImpl(const BlockOptions& options);
   /// Creates and registers the layers from `options` (called by the constructor and by clone()).
   void reset() override;
+  /// Writes the module and its options, e.g. "skipzoo::models::PreActBottleneck(...)", for `std::cout << *m`.
+  void pretty_print(std::ostream& stream) const override;
   /// (N, in_planes, H, W) -> (N, 4 * planes, ceil(H/stride), ceil(W/stride)).
   torch::Tensor forward(torch::Tensor x);
   /// The TorchScript twin with the same parameter names (see script.h).
@@ -248,6 +274,16 @@ class PreActBottleneckImpl : public torch::nn::Cloneable<PreActBottleneckImpl>,
 };
 TORCH_MODULE(PreActBottleneck);
 
+/// Options of PreActUnit.
+struct PreActUnitOptions {
+  /// A unit over `channels` feature maps.
+  /* implicit */ PreActUnitOptions(int64_t channels) : channels_(channels) {}
+  /// C, the channels in and out.
+  TORCH_ARG(int64_t, channels);
+  /// The norm layer over the input.
+  TORCH_ARG(Norm, norm) = Norm::Batch;
+};
+
 /// The simplest residual block of Prince, *Understanding Deep Learning* (MIT Press 2023), ch. 11:
 /// x + conv3x3(ReLU(BN(x))), channels in == out, stride 1: (N, C, H, W) -> (N, C, H, W).
 /// Problem 11.8 counts its parameters (`skipzoo info preact_unit`).
@@ -256,11 +292,14 @@ class PreActUnitImpl : public torch::nn::Cloneable<PreActUnitImpl>,
                        public OnnxExportable,
                        public ResidualBlock {
  public:
-  /// A block over `channels` feature maps with the given norm layer (LibTorch's default init;
-  /// create_model applies init_he_fan_out).
-  PreActUnitImpl(int64_t channels, Norm norm = Norm::Batch);
+  /// The unit `options` describe (LibTorch's default init; create_model applies init_he_fan_out).
+  explicit PreActUnitImpl(const PreActUnitOptions& options);
+  /// PreActUnitOptions(channels).norm(norm).
+  PreActUnitImpl(int64_t channels, Norm norm) : PreActUnitImpl(PreActUnitOptions(channels).norm(norm)) {}
   /// Creates and registers bn1 and conv1 (called by the constructor and by clone()).
   void reset() override;
+  /// Writes the module and its options, e.g. "skipzoo::models::PreActUnit(...)", for `std::cout << *m`.
+  void pretty_print(std::ostream& stream) const override;
   /// (N, C, H, W) -> (N, C, H, W).
   torch::Tensor forward(torch::Tensor x);
   /// The TorchScript twin with the same parameter names (see script.h).
@@ -268,7 +307,7 @@ class PreActUnitImpl : public torch::nn::Cloneable<PreActUnitImpl>,
   /// The ONNX twin (see onnx_graph.h): the same names and nodes, in inference form.
   std::string onnx_twin(OnnxGraph& g, const std::string& input, const std::string& prefix) const override;
   /// C, the channels in and out.
-  int64_t out_channels() const override { return channels_; }
+  int64_t out_channels() const override { return options.channels(); }
   /// Zeroes conv1's weight: the block starts as exactly the identity.
   void zero_init_residual() override;
 
@@ -276,10 +315,8 @@ class PreActUnitImpl : public torch::nn::Cloneable<PreActUnitImpl>,
   torch::nn::AnyModule bn1;
   /// The 3x3 convolution, C -> C, no bias.
   torch::nn::Conv2d conv1{nullptr};
-
- private:
-  int64_t channels_;
-  Norm norm_;
+  /// The options the unit was built with.
+  PreActUnitOptions options;
 };
 TORCH_MODULE(PreActUnit);
 

@@ -34,6 +34,8 @@ class MLPImpl : public torch::nn::Cloneable<MLPImpl>, public Scriptable, public 
   explicit MLPImpl(const MLPOptions& options = {});
   /// Creates, registers and initialises the layers (called by the constructor and by clone()).
   void reset() override;
+  /// Writes the module and its options, e.g. "skipzoo::models::MLP(...)", for `std::cout << *m`.
+  void pretty_print(std::ostream& stream) const override;
   /// (N, in_features) -> (N, out_features).
   torch::Tensor forward(torch::Tensor x);
   /// The TorchScript twin with the same parameter names (see script.h).

@@ -73,6 +73,8 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl>, public Scriptable, p
   explicit ResNetImpl(const ResNetOptions& options = {});
   /// Creates, registers and initialises the layers (called by the constructor and by clone()).
   void reset() override;
+  /// Writes the module and its options, e.g. "skipzoo::models::ResNet(...)", for `std::cout << *m`.
+  void pretty_print(std::ostream& stream) const override;
   /// (N, in_channels, H, W) -> logits (N, num_classes), or with num_classes 0 the pooled
   /// features (N, widths.back() * expansion).
   torch::Tensor forward(torch::Tensor x);

@@ -19,15 +19,31 @@ Upsampling parse_upsampling(const std::string& name);
 /// The name parse_upsampling() reads back.
 std::string upsampling_name(Upsampling mode);
 
+/// Options of ConvBlock.
+struct ConvBlockOptions {
+  /// `in_channels` -> `out_channels`.
+  ConvBlockOptions(int64_t in_channels, int64_t out_channels) : in_channels_(in_channels), out_channels_(out_channels) {}
+  /// Input channels.
+  TORCH_ARG(int64_t, in_channels);
+  /// Output channels of both convolutions.
+  TORCH_ARG(int64_t, out_channels);
+  /// The norm layer after each convolution (Norm::None: the convolutions get a bias instead).
+  TORCH_ARG(Norm, norm) = Norm::Batch;
+};
+
 /// (3x3 conv, norm, ReLU) twice, padding 1: (N, in, H, W) -> (N, out, H, W). Convs carry a bias
 /// only when there is no norm to absorb it (Norm::None). Unlike Ronneberger et al. 2015's
 /// unpadded convs, H and W are kept.
 class ConvBlockImpl : public torch::nn::Cloneable<ConvBlockImpl>, public Scriptable, public OnnxExportable {
  public:
-  /// `in` -> `out` channels (LibTorch's default init; UNet applies init_he_fan_out).
-  ConvBlockImpl(int64_t in, int64_t out, Norm norm = Norm::Batch);
+  /// The block `options` describe (LibTorch's default init; UNet applies init_he_fan_out).
+  explicit ConvBlockImpl(const ConvBlockOptions& options);
+  /// ConvBlockOptions(in, out).norm(norm).
+  ConvBlockImpl(int64_t in, int64_t out, Norm norm = Norm::Batch) : ConvBlockImpl(ConvBlockOptions(in, out).norm(norm)) {}
   /// Creates and registers the layers (called by the constructor and by clone()).
   void reset() override;
+  /// Writes the module and its options, e.g. "skipzoo::models::ConvBlock(...)", for `std::cout << *m`.
+  void pretty_print(std::ostream& stream) const override;
   /// (N, in, H, W) -> (N, out, H, W).
   torch::Tensor forward(torch::Tensor x);
   /// The TorchScript twin with the same parameter names (see script.h).
@@ -39,22 +55,42 @@ class ConvBlockImpl : public torch::nn::Cloneable<ConvBlockImpl>, public Scripta
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   /// The norm layers after conv1 and conv2 (Identity with Norm::None).
   torch::nn::AnyModule bn1, bn2;
-
- private:
-  int64_t in_, out_;
-  Norm norm_;
+  /// The options the block was built with.
+  ConvBlockOptions options;
 };
 TORCH_MODULE(ConvBlock);
+
+/// Options of UpBlock.
+struct UpBlockOptions {
+  /// `in_channels` from below, `skip_channels` of the skip connection, `out_channels`.
+  UpBlockOptions(int64_t in_channels, int64_t skip_channels, int64_t out_channels)
+      : in_channels_(in_channels), skip_channels_(skip_channels), out_channels_(out_channels) {}
+  /// Channels of the input from the level below.
+  TORCH_ARG(int64_t, in_channels);
+  /// Channels of the skip connection; 0: none (forward(x) alone).
+  TORCH_ARG(int64_t, skip_channels);
+  /// Output channels.
+  TORCH_ARG(int64_t, out_channels);
+  /// Bilinear x2, or a 2x2 stride-2 transposed conv that halves the channels.
+  TORCH_ARG(Upsampling, upsampling) = Upsampling::Bilinear;
+  /// The ConvBlock's norm layers.
+  TORCH_ARG(Norm, norm) = Norm::Batch;
+};
 
 /// Decoder step: upsample x2 (bilinear, or a 2x2 transposed conv that halves the channels),
 /// concatenate the skip (if any) on the channels, then a ConvBlock:
 /// x (N, in, H, W) and skip (N, skip, 2H, 2W) -> (N, out, 2H, 2W).
 class UpBlockImpl : public torch::nn::Cloneable<UpBlockImpl>, public Scriptable, public OnnxExportable {
  public:
-  /// `in` channels from below, `skip` channels of the skip connection (0: none), `out` channels.
-  UpBlockImpl(int64_t in, int64_t skip, int64_t out, Upsampling mode, Norm norm = Norm::Batch);
+  /// The block `options` describe (LibTorch's default init; UNet applies init_he_fan_out).
+  explicit UpBlockImpl(const UpBlockOptions& options);
+  /// UpBlockOptions(in, skip, out).upsampling(mode).norm(norm).
+  UpBlockImpl(int64_t in, int64_t skip, int64_t out, Upsampling mode, Norm norm = Norm::Batch)
+      : UpBlockImpl(UpBlockOptions(in, skip, out).upsampling(mode).norm(norm)) {}
   /// Creates and registers the layers (called by the constructor and by clone()).
   void reset() override;
+  /// Writes the module and its options, e.g. "skipzoo::models::UpBlock(...)", for `std::cout << *m`.
+  void pretty_print(std::ostream& stream) const override;
   /// x (N, in, H, W), skip (N, skip, 2H, 2W) or undefined -> (N, out, 2H, 2W). A skip whose
   /// batch, H or W differ makes torch::cat throw c10::Error.
   torch::Tensor forward(torch::Tensor x, torch::Tensor skip = {});
@@ -70,11 +106,8 @@ class UpBlockImpl : public torch::nn::Cloneable<UpBlockImpl>, public Scriptable,
   torch::nn::ConvTranspose2d up{nullptr};
   /// The ConvBlock after the concatenation: upsampled channels + skip -> out.
   ConvBlock conv{nullptr};
-
- private:
-  int64_t in_, skip_, out_;
-  Upsampling mode_;
-  Norm norm_;
+  /// The options the block was built with.
+  UpBlockOptions options;
 };
 TORCH_MODULE(UpBlock);
 
@@ -105,6 +138,8 @@ class UNetImpl : public torch::nn::Cloneable<UNetImpl>, public Scriptable, publi
   explicit UNetImpl(const UNetOptions& options = {});
   /// Creates, registers and initialises the layers (called by the constructor and by clone()).
   void reset() override;
+  /// Writes the module and its options, e.g. "skipzoo::models::UNet(...)", for `std::cout << *m`.
+  void pretty_print(std::ostream& stream) const override;
   /// (N, in_channels, H, W) -> logits (N, classes, H, W), for any H, W >= 1.
   torch::Tensor forward(torch::Tensor x);
   /// The TorchScript twin; it pads and crops too, so it accepts any size.

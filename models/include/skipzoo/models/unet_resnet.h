@@ -34,6 +34,8 @@ class UNetResNetImpl : public torch::nn::Cloneable<UNetResNetImpl>, public Scrip
   explicit UNetResNetImpl(const UNetResNetOptions& options = {});
   /// Creates, registers and initialises the layers (called by the constructor and by clone()).
   void reset() override;
+  /// Writes the module and its options, e.g. "skipzoo::models::UNetResNet(...)", for `std::cout << *m`.
+  void pretty_print(std::ostream& stream) const override;
   /// (N, in_channels, H, W) -> logits (N, classes, H, W), for any H, W >= 1.
   torch::Tensor forward(torch::Tensor x);
   /// The TorchScript twin; it pads and crops too, so it accepts any size.

@@ -58,7 +58,7 @@ NamedTensors read_weights(const std::string& path);
 
 /// Writes the module's state dict as a plain {name: tensor} dict of contiguous CPU tensors
 /// (torch.load reads it; torchvision's load_state_dict(strict=True) accepts it for the ResNets).
-/// Atomic (see write_file_atomic). Throws WeightsError when the file cannot be written.
+/// Atomic (see write_file_atomic). Throws std::runtime_error when the file cannot be written.
 void save_state_dict(const torch::nn::Module& module, const std::string& path);
 
 /// read_weights() then load_state_dict(); every WeightsError message names `path`.
@@ -69,10 +69,11 @@ LoadReport load_weights(torch::nn::Module& module, const std::string& path, cons
 /// 1.06-1.26x faster training steps on the zoo's models (docs/benchmarks.md).
 void to_memory_format(torch::nn::Module& module, at::MemoryFormat format);
 
-/// Writes `path` through a temporary file in the same folder (created if missing), renamed into
-/// place only when `write` succeeded: readers never see a partial file, and a failure leaves none
-/// behind. Rethrows what `write` throws; std::filesystem::filesystem_error when the folder cannot
-/// be created or the rename fails.
-void write_file_atomic(const std::string& path, const std::function<void(const std::string& tmp_path)>& write);
+/// Writes `bytes` to `path` through a temporary file in the same folder (created if missing):
+/// written, flushed and fsync'ed with every result checked, then renamed into place. Readers never
+/// see a partial file; on any failure the temporary file is removed and a previous file at `path`
+/// is kept. Throws std::runtime_error "cannot write 'PATH': REASON" with the system's reason (e.g.
+/// "No space left on device").
+void write_file_atomic(const std::string& path, const std::string& bytes);
 
 }  // namespace skipzoo::models
