@@ -5,7 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <iomanip>
+#include <cstdio>
 #include <iostream>
 
 #include "cli/cli.h"
@@ -74,9 +74,11 @@ int64_t background_class(const std::string& spec, const std::vector<double>& sha
     return c;
   }
   const auto c = static_cast<int64_t>(std::max_element(share.begin(), share.end()) - share.begin());
-  std::cout << "background: class " << c << " '" << names[static_cast<size_t>(c)] << "' (" << std::fixed
-            << std::setprecision(1) << 100 * share[static_cast<size_t>(c)] << "% of the labelled pixels)"
-            << std::defaultfloat << "\n";
+  // Formatted apart: std::setprecision on std::cout would stay for every later number.
+  char percent[16];
+  std::snprintf(percent, sizeof percent, "%.1f", 100 * share[static_cast<size_t>(c)]);
+  std::cout << "background: class " << c << " '" << names[static_cast<size_t>(c)] << "' (" << percent
+            << "% of the labelled pixels)\n";
   return c;
 }
 

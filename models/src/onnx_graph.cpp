@@ -1,9 +1,10 @@
 // The OnnxGraph builder and the ONNX twins of LibTorch's own layers (the zoo's modules define
 // theirs beside their script twins). Plain C++ data only: onnx_export.cpp writes the protobuf.
 #include <skipzoo/models/onnx_graph.h>
-#include <torch/version.h>
 
 #include <stdexcept>
+
+#include "layer_options.h"
 
 namespace skipzoo::models {
 
@@ -157,19 +158,9 @@ std::string onnx_batch_norm(OnnxGraph& g, const torch::nn::Module& bn, const std
 
 namespace {
 
-template <size_t D>
-std::vector<int64_t> vec(const torch::ExpandingArray<D>& a) {
-  return std::vector<int64_t>(a->begin(), a->end());
-}
-
-// LibTorch's option variants are c10::variant up to 2.1 and std::variant from 2.2 on.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
-using std::get;
-using std::get_if;
-#else
-using c10::get;
-using c10::get_if;
-#endif
+using detail::get;
+using detail::get_if;
+using detail::vec;
 
 // ONNX pads are [top, left, bottom, right]; LibTorch pads symmetrically with zeros.
 template <typename Options>

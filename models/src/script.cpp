@@ -1,10 +1,11 @@
 #include <skipzoo/models/script.h>
-#include <torch/version.h>
 
 #include <atomic>
 #include <cstdio>
 #include <sstream>
 #include <stdexcept>
+
+#include "layer_options.h"
 
 namespace skipzoo::models {
 
@@ -51,19 +52,9 @@ torch::jit::Module twin_skeleton(const torch::nn::Module& m, const std::string& 
 
 namespace {
 
-template <size_t D>
-std::vector<int64_t> vec(const torch::ExpandingArray<D>& a) {
-  return std::vector<int64_t>(a->begin(), a->end());
-}
-
-// LibTorch's option variants are c10::variant up to 2.1 and std::variant from 2.2 on.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
-using std::get;
-using std::get_if;
-#else
-using c10::get;
-using c10::get_if;
-#endif
+using detail::get;
+using detail::get_if;
+using detail::vec;
 
 // Only explicit zero padding is used by the zoo; other modes would need other ops.
 template <typename Options>

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "png_writer.h"
 #include "seg_app_util.h"
@@ -324,4 +325,15 @@ TEST(Reliability, AResumedEpochLogsTheLossOfTheUninterruptedRun) {
     const double x = a[i]["train_loss"].get<double>(), y = b[i]["train_loss"].get<double>();
     EXPECT_NEAR(x, y, 1e-3 * std::abs(x)) << "epoch " << i + 1;
   }
+}
+
+// The background line once left std::cout at one significant digit: "best val mIoU 1".
+TEST(Reliability, TheSummaryPrintsTheBestMetricWithItsDigits) {
+  TempDir tmp;
+  const auto r = run_cli(train_seg(tmp.file("run"), "--epochs 1 --no-export"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto metrics = nlohmann::json::parse(skipzoo::test::read_bytes(tmp.file("run") + "/metrics.json"));
+  std::ostringstream expected;
+  expected << "best val mIoU " << metrics.back()["val_mIoU"].get<double>() << " at epoch 1";
+  EXPECT_NE(r.output.find(expected.str()), std::string::npos) << expected.str() << "\n" << r.output;
 }
