@@ -297,12 +297,9 @@ TrainResult Trainer::run() {
       const double start = run_time();
       if (budget) {
         planned = total_steps();
-        if (planned <= state_.step) {
-          // Out of time. If the last step taken was not the schedule's last (a step ran long),
-          // take one more at the floor: the budget is overrun by at most that one step.
-          if (final_step_done) break;
-          planned = state_.step + 1;
-        }
+        // Out of time, but the last step taken was not the schedule's last (a step ran long):
+        // take one more at the floor, so the budget is overrun by at most that one step.
+        if (planned <= state_.step) planned = state_.step + 1;
       }
       if (!data_.next(batch)) break;
       const double got = run_time();
@@ -323,9 +320,12 @@ TrainResult Trainer::run() {
       sums.seconds += end - start;
       pacer_.record_step(end - start);
       if (stop_requested()) break;
-      if (budget && final_step_done && total_steps() <= state_.step) break;
+      // The schedule's last step is taken: the run ends here even if the estimate of the steps
+      // that fit has grown since (re-fitting would raise the lr from its floor again), and it
+      // never opens an epoch without a step.
+      if (budget && final_step_done) break;
     }
-    const bool out_of_time = budget && final_step_done && total_steps() <= state_.step;
+    const bool out_of_time = budget && final_step_done;
     if (stop_requested() && state_.batch < batches && !out_of_time) {  // interrupted mid-epoch: resume continues here
       progress.finish("interrupted at batch " + std::to_string(state_.batch) + "/" + std::to_string(batches));
       state_.epoch_json = sums.to_json().dump();

@@ -42,7 +42,11 @@ TEST(SegTime, ABudgetEndsOnTimeWithAFinishedScheduleAndAValidModel) {
   EXPECT_NEAR(last["lr"].get<double>(), 0.0, 1e-12) << last.dump();
   EXPECT_GT(last["val_mIoU"].get<double>(), 0.0);
   // Where the time went: the parts add up to the steps' wall time.
+  int64_t steps_before = 0;
   for (const auto& row : history) {
+    // Every row is an epoch that took steps (never an empty one opened after the last step).
+    EXPECT_GT(row["step"].get<int64_t>(), steps_before) << row.dump();
+    steps_before = row["step"].get<int64_t>();
     const double parts = row["time_data"].get<double>() + row["time_compute"].get<double>() +
                          row["time_optimizer"].get<double>() + row["time_logging"].get<double>();
     EXPECT_GT(row["time_compute"].get<double>(), 0.0);

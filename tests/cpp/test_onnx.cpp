@@ -194,7 +194,7 @@ TEST_P(OnnxParity, CheckedFileRunsInOpenCvWithLibTorchsOutputs) {
                 << libtorch_error << "\n";
       EXPECT_LE(opencv_error, std::max(1e-4, 2 * libtorch_error)) << c.id << " input " << x.sizes();
     }
-    std::cout << "[ onnx     ] " << c.id << " " << x.sizes() << ": max |OpenCV - LibTorch| = " << diff << "\n";
+    std::cout << "[ onnx     ] " << c.id << " " << x.sizes() << ": max |OpenCV - LibTorch| = " << diff << ", largest |output| " << expected_y.abs().max().item<double>() << "\n";
   }
 }
 
