@@ -116,6 +116,7 @@ void BasicBlockImpl::reset() {
   register_module("bn2", bn2.ptr());
   downsample = make_shortcut(options, out, false);
   register_optional(*this, "downsample", downsample);
+  init_he_fan_out(*this);
 }
 
 torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
@@ -165,6 +166,7 @@ void BottleneckImpl::reset() {
   register_module("bn3", bn3.ptr());
   downsample = make_shortcut(o, out, false);
   register_optional(*this, "downsample", downsample);
+  init_he_fan_out(*this);
 }
 
 torch::Tensor BottleneckImpl::forward(torch::Tensor x) {
@@ -213,6 +215,7 @@ void PreActBasicBlockImpl::reset() {
   conv2 = register_module("conv2", conv3x3(out, out, 1, 1, options.dilation()));
   downsample = make_shortcut(options, out, true);
   register_optional(*this, "downsample", downsample);
+  init_he_fan_out(*this);
 }
 
 torch::Tensor PreActBasicBlockImpl::forward(torch::Tensor x) {
@@ -265,6 +268,7 @@ void PreActBottleneckImpl::reset() {
   conv3 = register_module("conv3", conv1x1(width, out));
   downsample = make_shortcut(o, out, true);
   register_optional(*this, "downsample", downsample);
+  init_he_fan_out(*this);
 }
 
 torch::Tensor PreActBottleneckImpl::forward(torch::Tensor x) {
@@ -308,6 +312,7 @@ void PreActUnitImpl::reset() {
   bn1 = make_norm2d(options.norm(), options.channels());
   register_module("bn1", bn1.ptr());
   conv1 = register_module("conv1", conv3x3(options.channels(), options.channels()));
+  init_he_fan_out(*this);
 }
 
 torch::Tensor PreActUnitImpl::forward(torch::Tensor x) {

@@ -122,9 +122,7 @@ ModelEntry block_entry(const std::string& name, const std::string& description, 
                          .norm(parse_norm(r.get<std::string>("norm", norm_name(d.norm()))))
                          .shortcut(parse_shortcut(r.get<std::string>("shortcut", shortcut_name(d.shortcut()))));
             c.options = r.finish();
-            Block block(o);
-            init_he_fan_out(*block);  // as inside a ResNet: the analyses assume He init
-            return torch::nn::AnyModule(block);
+            return torch::nn::AnyModule(Block(o));
           }};
 }
 
@@ -135,9 +133,7 @@ ModelEntry preact_unit_entry() {
             OptionReader r(c.name, c.options);
             const auto norm = parse_norm(r.get<std::string>("norm", "batch"));
             c.options = r.finish();
-            PreActUnit block(resolve(c.in_channels, 512, c.name, "in_channels"), norm);
-            init_he_fan_out(*block);
-            return torch::nn::AnyModule(block);
+            return torch::nn::AnyModule(PreActUnit(resolve(c.in_channels, 512, c.name, "in_channels"), norm));
           }};
 }
 

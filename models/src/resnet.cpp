@@ -73,7 +73,11 @@ void ResNetImpl::reset() {
   }
   if (o.num_classes() > 0) fc = register_module("fc", torch::nn::Linear(in_planes, o.num_classes()));
 
-  init_he_fan_out(*this);
+  // The blocks He-initialised themselves; the stem and a pre-activation ResNet's final norm are
+  // left (the fc keeps LibTorch's default init, as in torchvision).
+  init_he_fan_out(*conv1);
+  if (stem_norm()) init_he_fan_out(*bn1.ptr());
+  if (o.preact()) init_he_fan_out(*bn_final.ptr());
   if (o.zero_init_residual()) {
     for (auto& module : modules(/*include_self=*/false)) {
       if (auto* block = dynamic_cast<ResidualBlock*>(module.get())) block->zero_init_residual();

@@ -74,6 +74,7 @@ void ConvBlockImpl::reset() {
   conv2 = register_module("conv2", conv3x3(options.out_channels(), options.out_channels(), 1, 1, 1, bias));
   bn2 = make_norm2d(options.norm(), options.out_channels());
   register_module("bn2", bn2.ptr());
+  init_he_fan_out(*this);
 }
 
 torch::Tensor ConvBlockImpl::forward(torch::Tensor x) {
@@ -175,13 +176,12 @@ void UNetImpl::reset() {
   for (int64_t level = o.depth(); level >= 1; --level, width /= 2) {
     up->push_back(UpBlock(width, width / 2, width / 2, o.upsampling(), o.norm()));
   }
+  // The blocks He-initialised themselves. The head is a per-pixel linear classifier, not a conv
+  // feeding a ReLU: it keeps LibTorch's default init (uniform in +-1/sqrt(fan_in), as
+  // torchvision's ResNet keeps it for its fc). He fan-out init would give it std
+  // sqrt(2 / classes): logits of std ~4 at the start, a saturated softmax, and a slow first
+  // minute of training.
   head = register_module("head", torch::nn::Conv2d(torch::nn::Conv2dOptions(width, o.classes(), 1)));
-  init_he_fan_out(*this);
-  // The head is a per-pixel linear classifier, not a conv feeding a ReLU: it keeps LibTorch's
-  // default init (uniform in +-1/sqrt(fan_in), as torchvision's ResNet keeps it for its fc).
-  // He fan-out init would give it std sqrt(2 / classes): logits of std ~4 at the start, a
-  // saturated softmax, and a slow first minute of training.
-  head->reset_parameters();
 }
 
 torch::Tensor UNetImpl::forward(torch::Tensor x) {

@@ -33,7 +33,6 @@ void UNetResNetImpl::reset() {
     in = o.decoder_widths()[i];
   }
   head = register_module("head", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, o.classes(), 1)));
-  init_he_fan_out(*decoder);
 }
 
 torch::Tensor UNetResNetImpl::forward(torch::Tensor x) {

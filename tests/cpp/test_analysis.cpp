@@ -189,10 +189,13 @@ TEST(BlockVariance, PreActivationWithoutNormDoublesPerBlock) {
   EXPECT_EQ(rows[0].output_shape, std::vector<int64_t>({8, 16, 32, 32}));
   double log_sum = 0;
   int n = 0;
+  // One block's ratio depends on its weights' draw (the branch's covariance with x): over seeds
+  // 0..7 the blocks ranged 0.95..6.9, the geometric means 1.69..1.95, the first stage's growth
+  // 850..2.8e6. The bounds below hold for all of them.
   for_identity_blocks(rows, [&](const zoo::BlockVariance& r) {
     const double ratio = r.output_variance / r.input_variance;
-    EXPECT_GT(ratio, 1.1) << r.name;  // each branch adds variance of the order of its input's
-    EXPECT_LT(ratio, 3.2) << r.name;
+    EXPECT_GT(ratio, 0.9) << r.name;  // each branch adds variance of the order of its input's
+    EXPECT_LT(ratio, 8.0) << r.name;
     log_sum += std::log(ratio);
     ++n;
   });
@@ -200,19 +203,27 @@ TEST(BlockVariance, PreActivationWithoutNormDoublesPerBlock) {
   // Geometric mean over the identity blocks: 2 less what zero padding loses at the borders.
   EXPECT_GT(std::exp(log_sum / n), 1.6);
   EXPECT_LT(std::exp(log_sum / n), 2.1);
-  EXPECT_GT(first_stage_growth(rows), std::pow(2.0, 12));  // exponential in depth
+  EXPECT_GT(first_stage_growth(rows), std::pow(2.0, 9));  // exponential in depth (BN's: below 20)
 }
 
 TEST(BlockVariance, BatchNormMakesGrowthAdditive) {
   const auto rows = variances("preact_resnet110", "{}");
   // Each branch starts with BN, so it adds about the same variance whatever its input's:
-  // linear growth, ~1 per block, instead of doubling.
+  // linear growth, ~1 per block on average, instead of doubling. One block adds its branch's
+  // variance plus twice its covariance with x, which its weights' draw decides: over seeds 0..7
+  // single blocks added -0.17..2.3, the means over the blocks were 0.82..0.97.
+  double added = 0;
+  int n = 0;
   for_identity_blocks(rows, [&](const zoo::BlockVariance& r) {
-    EXPECT_GT(r.output_variance - r.input_variance, 0.3) << r.name;
+    EXPECT_GT(r.output_variance - r.input_variance, -0.5) << r.name;
     EXPECT_LT(r.output_variance - r.input_variance, 2.5) << r.name;
+    added += r.output_variance - r.input_variance;
+    ++n;
   });
+  EXPECT_GT(added / n, 0.7);
+  EXPECT_LT(added / n, 1.2);
   EXPECT_LT(first_stage_growth(rows), 20.0);
-  EXPECT_LT(rows[17].output_variance / rows[17].input_variance, 1.1);
+  EXPECT_LT(rows[17].output_variance / rows[17].input_variance, 1.2);
 }
 
 TEST(BlockVariance, ZeroInitResidualBlocksAreIdentities) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <skipzoo/models.h>
 
+#include <functional>
 #include <sstream>
 
 namespace zoo = skipzoo::models;
@@ -179,6 +180,45 @@ TEST(ResNet, TorchvisionInitAndZeroInitResidual) {
     if (key == "conv1.weight") {
       // kaiming_normal, fan_out = 64 * 7 * 7: std = sqrt(2 / 3136) ~= 0.0253.
       EXPECT_NEAR(t.std().item<double>(), std::sqrt(2.0 / 3136.0), 0.0015);
+    }
+  }
+}
+
+// A block or network built directly starts as create_model makes it with the same seed, and
+// that start is He init (fan_out, ReLU gain: std sqrt(2 / (out * k * k)), computed by hand here),
+// not LibTorch's default uniform init.
+TEST(Models, BuiltDirectlyEqualsCreateModelAndIsHeInitialised) {
+  struct Case {
+    std::string name;
+    std::function<std::shared_ptr<torch::nn::Module>()> direct;
+    std::string conv;  // a conv weight to check against He's std
+    double fan_out;
+  };
+  const std::vector<Case> cases = {
+      {"basic_block", [] { return zoo::BasicBlock(zoo::BlockOptions(64, 64)).ptr(); }, "conv1.weight", 64 * 9},
+      {"bottleneck", [] { return zoo::Bottleneck(zoo::BlockOptions(256, 64)).ptr(); }, "conv3.weight", 256},
+      {"preact_basic_block", [] { return zoo::PreActBasicBlock(zoo::BlockOptions(64, 64)).ptr(); }, "conv2.weight", 64 * 9},
+      {"preact_bottleneck", [] { return zoo::PreActBottleneck(zoo::BlockOptions(512, 128)).ptr(); }, "conv2.weight", 128 * 9},
+      {"preact_unit", [] { return zoo::PreActUnit(zoo::PreActUnitOptions(512)).ptr(); }, "conv1.weight", 512 * 9},
+      {"resnet20", [] { return zoo::ResNet(zoo::resnet_options("resnet20")).ptr(); }, "layer3.2.conv2.weight", 64 * 9},
+      {"unet", [] { return zoo::UNet(zoo::UNetOptions()).ptr(); }, "up.3.conv.conv1.weight", 32 * 9},
+  };
+  for (const auto& c : cases) {
+    torch::manual_seed(5);
+    const auto direct = zoo::state_dict(*c.direct());
+    const auto made = zoo::state_dict(zoo::create_model({c.name}, 5).module());
+    ASSERT_EQ(direct.size(), made.size()) << c.name;
+    for (size_t i = 0; i < direct.size(); ++i) {
+      EXPECT_EQ(direct[i].first, made[i].first) << c.name;
+      EXPECT_TRUE(torch::equal(direct[i].second, made[i].second)) << c.name << " " << direct[i].first;
+      if (direct[i].first == c.conv) {
+        EXPECT_NEAR(direct[i].second.std().item<double>(), std::sqrt(2.0 / c.fan_out), 0.1 * std::sqrt(2.0 / c.fan_out))
+            << c.name << " " << c.conv;
+      }
+      if (direct[i].first.find("bn") != std::string::npos && direct[i].first.size() > 7 &&
+          direct[i].first.substr(direct[i].first.size() - 7) == ".weight") {
+        EXPECT_TRUE(direct[i].second.eq(1).all().item<bool>()) << c.name << " " << direct[i].first;
+      }
     }
   }
 }

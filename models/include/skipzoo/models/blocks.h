@@ -116,8 +116,7 @@ class ResidualBlock {
 /// torchvision's BasicBlock (He et al. 2015, fig. 5 left):
 /// relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), two 3x3 convs, the first with the stride.
 /// (N, in_planes, H, W) -> (N, planes, ceil(H/stride), ceil(W/stride)).
-/// A block built directly keeps LibTorch's default init; ResNet and create_model apply
-/// init_he_fan_out.
+/// He-initialised on construction (init_he_fan_out), as inside a ResNet.
 class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl>,
                        public Scriptable,
                        public OnnxExportable,
@@ -157,8 +156,7 @@ TORCH_MODULE(BasicBlock);
 /// 3x3 conv instead of the first 1x1): 1x1 reduce, 3x3 (grouped for ResNeXt, Xie et al. 2017),
 /// 1x1 expand, each followed by a norm, then add the shortcut and ReLU.
 /// (N, in_planes, H, W) -> (N, 4 * planes, ceil(H/stride), ceil(W/stride)).
-/// A block built directly keeps LibTorch's default init; ResNet and create_model apply
-/// init_he_fan_out.
+/// He-initialised on construction (init_he_fan_out), as inside a ResNet.
 class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl>,
                        public Scriptable,
                        public OnnxExportable,
@@ -199,6 +197,7 @@ TORCH_MODULE(Bottleneck);
 /// shortcut + conv2(relu(bn2(conv1(relu(bn1(x)))))), no ReLU after the addition. A projection
 /// (without a norm of its own) or pad shortcut takes relu(bn1(x)); the identity takes x.
 /// (N, in_planes, H, W) -> (N, planes, ceil(H/stride), ceil(W/stride)).
+/// He-initialised on construction (init_he_fan_out), as inside a ResNet.
 class PreActBasicBlockImpl : public torch::nn::Cloneable<PreActBasicBlockImpl>,
                              public Scriptable,
                              public OnnxExportable,
@@ -238,6 +237,7 @@ TORCH_MODULE(PreActBasicBlock);
 /// dilation), BN-ReLU-1x1, plus the shortcut, no ReLU after the addition. A projection (without
 /// a norm of its own) or pad shortcut takes relu(bn1(x)); the identity takes x.
 /// (N, in_planes, H, W) -> (N, 4 * planes, ceil(H/stride), ceil(W/stride)).
+/// He-initialised on construction (init_he_fan_out), as inside a ResNet.
 class PreActBottleneckImpl : public torch::nn::Cloneable<PreActBottleneckImpl>,
                              public Scriptable,
                              public OnnxExportable,
@@ -292,7 +292,7 @@ class PreActUnitImpl : public torch::nn::Cloneable<PreActUnitImpl>,
                        public OnnxExportable,
                        public ResidualBlock {
  public:
-  /// The unit `options` describe (LibTorch's default init; create_model applies init_he_fan_out).
+  /// The unit `options` describe, He-initialised (init_he_fan_out).
   explicit PreActUnitImpl(const PreActUnitOptions& options);
   /// PreActUnitOptions(channels).norm(norm).
   PreActUnitImpl(int64_t channels, Norm norm) : PreActUnitImpl(PreActUnitOptions(channels).norm(norm)) {}

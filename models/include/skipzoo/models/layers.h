@@ -12,10 +12,12 @@ torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride = 1, int64_t g
 /// torchvision's 1x1 convolution: (N, in, H, W) -> (N, out, ceil(H/stride), ceil(W/stride)).
 torch::nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride = 1, bool bias = false);
 
-/// torchvision's ResNet init for every descendant of `root` (not `root` itself): He normal
+/// torchvision's ResNet init for `root` and every descendant of it: He normal
 /// (fan_out, ReLU gain; He et al. 2015, "Delving Deep into Rectifiers") for Conv2d weights, conv
 /// biases 0, norm scale 1 and shift 0 (BatchNorm1d/2d, ManualBatchNorm). Linear and
-/// ConvTranspose2d layers keep LibTorch's default init, as in torchvision.
+/// ConvTranspose2d layers keep LibTorch's default init, as in torchvision. Every block and
+/// network applies it to its own layers on construction (and in reset()), so a module built
+/// directly starts as the one create_model makes.
 void init_he_fan_out(torch::nn::Module& root);
 
 }  // namespace skipzoo::models

@@ -36,7 +36,7 @@ struct ConvBlockOptions {
 /// unpadded convs, H and W are kept.
 class ConvBlockImpl : public torch::nn::Cloneable<ConvBlockImpl>, public Scriptable, public OnnxExportable {
  public:
-  /// The block `options` describe (LibTorch's default init; UNet applies init_he_fan_out).
+  /// The block `options` describe, He-initialised (init_he_fan_out).
   explicit ConvBlockImpl(const ConvBlockOptions& options);
   /// ConvBlockOptions(in, out).norm(norm).
   ConvBlockImpl(int64_t in, int64_t out, Norm norm = Norm::Batch) : ConvBlockImpl(ConvBlockOptions(in, out).norm(norm)) {}
@@ -82,7 +82,8 @@ struct UpBlockOptions {
 /// x (N, in, H, W) and skip (N, skip, 2H, 2W) -> (N, out, 2H, 2W).
 class UpBlockImpl : public torch::nn::Cloneable<UpBlockImpl>, public Scriptable, public OnnxExportable {
  public:
-  /// The block `options` describe (LibTorch's default init; UNet applies init_he_fan_out).
+  /// The block `options` describe; its ConvBlock is He-initialised (init_he_fan_out), a
+  /// transposed-conv upsampler keeps LibTorch's default init.
   explicit UpBlockImpl(const UpBlockOptions& options);
   /// UpBlockOptions(in, skip, out).upsampling(mode).norm(norm).
   UpBlockImpl(int64_t in, int64_t skip, int64_t out, Upsampling mode, Norm norm = Norm::Batch)
@@ -133,7 +134,8 @@ struct UNetOptions {
 /// multiple of 2^depth and crops the logits back.
 class UNetImpl : public torch::nn::Cloneable<UNetImpl>, public Scriptable, public OnnxExportable {
  public:
-  /// Builds the network and He-initialises it (init_he_fan_out). Throws c10::Error unless
+  /// Builds the network from He-initialised blocks (init_he_fan_out); the 1x1 head keeps
+  /// LibTorch's default init. Throws c10::Error unless
   /// 1 <= depth <= 8 and base_width >= 2.
   explicit UNetImpl(const UNetOptions& options = {});
   /// Creates, registers and initialises the layers (called by the constructor and by clone()).

@@ -28,7 +28,7 @@ struct UNetResNetOptions {
 /// a 1x1 conv head gives the logits, which are cropped back to H x W.
 class UNetResNetImpl : public torch::nn::Cloneable<UNetResNetImpl>, public Scriptable, public OnnxExportable {
  public:
-  /// Builds the network: the encoder He-initialised as a ResNet, the decoder by init_he_fan_out,
+  /// Builds the network: the encoder He-initialised as a ResNet, the decoder's blocks by init_he_fan_out,
   /// the head with LibTorch's default init. Throws c10::Error for another encoder or
   /// decoder_widths without 5 entries.
   explicit UNetResNetImpl(const UNetResNetOptions& options = {});
