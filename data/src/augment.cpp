@@ -119,7 +119,10 @@ AugmentOptions AugmentOptions::from_json(const std::string& text, const AugmentO
     throw std::invalid_argument(std::string("invalid augmentation JSON: ") + e.what());
   }
   if (!j.is_object()) throw std::invalid_argument("augmentation options must be a JSON object");
-  for (const auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {
+    // Not a structured binding: C++17 lambdas cannot capture those (clang refuses).
+    const std::string& key = item.key();
+    const auto& value = item.value();
     bool known = false;
     if (key == "enabled") {
       a.enabled = value.get<bool>();

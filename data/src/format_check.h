@@ -22,6 +22,10 @@ std::string check_structure(ImageFormat format, const std::vector<uint8_t>& byte
 // header), read before anything is allocated; {0, 0} when the format or header does not say.
 struct HeaderSize {
   int64_t width = 0, height = 0;
+  // Whether width x height is more than `max_pixels`, without overflowing: PNG sizes reach
+  // 2^32 - 1, whose square wraps int64 to a negative number that would pass a plain product
+  // check (found by fuzz_image_read). Sizes below 1 are the decoder's to refuse.
+  bool exceeds(int64_t max_pixels) const { return width > 0 && height > 0 && width > max_pixels / height; }
 };
 HeaderSize header_size(ImageFormat format, const std::vector<uint8_t>& bytes);
 

@@ -94,7 +94,7 @@ cv::Mat decode_bgr(const std::vector<uint8_t>& bytes, const std::string& name, i
   if (!structure.empty()) throw data_error(name, structure);
   // A small file can claim a huge image: check the claim before the decoder allocates for it.
   const auto size = header_size(format, bytes);
-  if (size.width * size.height > max_pixels) {
+  if (size.exceeds(max_pixels)) {
     throw data_error(name, "the header declares " + std::to_string(size.width) + "x" + std::to_string(size.height) +
                                " pixels, more than the limit of " + std::to_string(max_pixels) +
                                " (raise it with SKIPZOO_MAX_IMAGE_PIXELS)");
