@@ -71,25 +71,61 @@ ImageFormat sniff_format(const std::vector<uint8_t>& b) {
   return ImageFormat::Unknown;
 }
 
+namespace {
+// The first IFD's ImageWidth (tag 256) and ImageLength (257), SHORT or LONG, in the file's byte
+// order; 0 for what is missing.
+HeaderSize tiff_size(const std::vector<uint8_t>& b) {
+  if (b.size() < 8) return {};
+  const bool little = b[0] == 'I';
+  const auto u16 = [&](size_t at) { return little ? uint32_t(b[at]) | uint32_t(b[at + 1]) << 8 : uint32_t(b[at]) << 8 | b[at + 1]; };
+  const auto u32 = [&](size_t at) { return little ? le32(&b[at]) : be32(&b[at]); };
+  const uint64_t ifd = u32(4);
+  if (ifd + 2 > b.size()) return {};
+  HeaderSize size;
+  const uint32_t entries = u16(ifd);
+  for (uint64_t e = ifd + 2; e + 12 <= b.size() && e < ifd + 2 + 12 * uint64_t(entries); e += 12) {
+    const uint32_t tag = u16(e), type = u16(e + 2);
+    if ((tag != 256 && tag != 257) || (type != 3 && type != 4)) continue;
+    (tag == 256 ? size.width : size.height) = type == 3 ? u16(e + 8) : u32(e + 8);
+  }
+  return size;
+}
+
+// The first start-of-frame's size. Walks the segments as libjpeg does: bytes between segments
+// are skipped up to the next 0xFF, fill bytes (FF FF) and standalone markers (TEM, RSTn, SOI)
+// have no length.
+HeaderSize jpeg_size(const std::vector<uint8_t>& b) {
+  for (size_t i = 2; i + 3 < b.size();) {
+    if (b[i] != 0xFF || b[i + 1] == 0xFF) {
+      ++i;
+      continue;
+    }
+    const uint8_t marker = b[i + 1];
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {
+      i += 2;
+      continue;
+    }
+    const size_t length = (size_t(b[i + 2]) << 8) | b[i + 3];
+    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+      if (i + 8 >= b.size()) return {};
+      return {(int64_t(b[i + 7]) << 8) | b[i + 8], (int64_t(b[i + 5]) << 8) | b[i + 6]};
+    }
+    if (marker == 0xDA || marker == 0xD9 || length < 2) return {};
+    i += 2 + length;
+  }
+  return {};
+}
+}  // namespace
+
 HeaderSize header_size(ImageFormat format, const std::vector<uint8_t>& b) {
   if (format == ImageFormat::Png && b.size() >= 24) return {be32(&b[16]), be32(&b[20])};
   if (format == ImageFormat::Bmp && b.size() >= 26) {
+    if (le32(&b[14]) == 12) return {b[18] | int64_t(b[19]) << 8, b[20] | int64_t(b[21]) << 8};  // OS/2 core header
     const auto h = static_cast<int32_t>(le32(&b[22]));  // negative: stored top-down
     return {static_cast<int32_t>(le32(&b[18])), h < 0 ? -int64_t{h} : h};
   }
-  if (format == ImageFormat::Jpeg) {
-    // Walk the marker segments up to the first start-of-frame (SOFn, but not DHT/JPG/DAC).
-    for (size_t i = 2; i + 9 < b.size();) {
-      if (b[i] != 0xFF) return {};
-      const uint8_t marker = b[i + 1];
-      const size_t length = (size_t(b[i + 2]) << 8) | b[i + 3];
-      if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
-        return {(int64_t(b[i + 7]) << 8) | b[i + 8], (int64_t(b[i + 5]) << 8) | b[i + 6]};
-      }
-      if (marker == 0xDA || length < 2) return {};
-      i += 2 + length;
-    }
-  }
+  if (format == ImageFormat::Jpeg) return jpeg_size(b);
+  if (format == ImageFormat::Tiff) return tiff_size(b);
   return {};
 }
 

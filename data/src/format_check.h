@@ -18,8 +18,8 @@ const char* format_name(ImageFormat format);
 // Empty if the container looks whole; otherwise why not (truncated, zero-sized, ...).
 std::string check_structure(ImageFormat format, const std::vector<uint8_t>& bytes);
 
-// Width and height as the header declares them (PNG IHDR, JPEG start-of-frame, BMP info
-// header), read before anything is allocated; {0, 0} when the format or header does not say.
+// Width and height as the header declares them (PNG IHDR, JPEG start-of-frame, BMP info or
+// core header, TIFF's first IFD), read before anything is allocated; 0 where it does not say.
 struct HeaderSize {
   int64_t width = 0, height = 0;
   // Whether width x height is more than `max_pixels`, without overflowing: PNG sizes reach

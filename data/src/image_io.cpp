@@ -92,13 +92,13 @@ cv::Mat decode_bgr(const std::vector<uint8_t>& bytes, const std::string& name, i
   // Catch truncation before the codec: libjpeg fills missing data with grey and succeeds.
   const std::string structure = check_structure(format, bytes);
   if (!structure.empty()) throw data_error(name, structure);
+  const auto over_limit = [&](const std::string& what, int64_t width, int64_t height) {
+    return data_error(name, what + std::to_string(width) + "x" + std::to_string(height) + " pixels, more than the limit of " +
+                                std::to_string(max_pixels) + " (raise it with SKIPZOO_MAX_IMAGE_PIXELS)");
+  };
   // A small file can claim a huge image: check the claim before the decoder allocates for it.
   const auto size = header_size(format, bytes);
-  if (size.exceeds(max_pixels)) {
-    throw data_error(name, "the header declares " + std::to_string(size.width) + "x" + std::to_string(size.height) +
-                               " pixels, more than the limit of " + std::to_string(max_pixels) +
-                               " (raise it with SKIPZOO_MAX_IMAGE_PIXELS)");
-  }
+  if (size.exceeds(max_pixels)) throw over_limit("the header declares ", size.width, size.height);
 
   cv::Mat raw;
   if (format == ImageFormat::Png && png_fast_path() && decode_png_fast(bytes, raw)) return raw;  // always a valid 8/16-bit image
@@ -111,6 +111,9 @@ cv::Mat decode_bgr(const std::vector<uint8_t>& bytes, const std::string& name, i
   }
   if (raw.empty()) throw data_error(name, std::string("cannot decode the ") + format_name(format) + " data (corrupt or unsupported)");
   if (raw.rows < 1 || raw.cols < 1) throw data_error(name, "the image has no pixels");
+  // A header the checks above could not read (an unusual TIFF or JPEG layout) is caught here,
+  // after decoding: the limit holds for every image returned.
+  if (HeaderSize{raw.cols, raw.rows}.exceeds(max_pixels)) throw over_limit("the image has ", raw.cols, raw.rows);
   if (raw.depth() != CV_8U && raw.depth() != CV_16U)
     throw data_error(name, "unsupported pixel type (only 8- and 16-bit integer images are read)");
   if (raw.channels() != 1 && raw.channels() != 3 && raw.channels() != 4)

@@ -14,6 +14,16 @@ namespace skipzoo::data {
 namespace {
 constexpr uint16_t kUnknown = 256;
 
+// A gray mask under a colour table stands for the colour (g, g, g), for g in 0..255.
+uint32_t gray_colour_key(uint32_t g) { return g * 0x010101u; }
+
+// 16-bit gray values above 255 stand for no colour (found by fuzz_mask_mapping: map() and
+// check_counts() disagreed on them, and 65535 * 0x010101 wrapped to a colour).
+std::string gray_above_255(int64_t pixels, const std::string& mapping) {
+  return std::to_string(pixels) + " pixels of this gray mask are above 255, so they stand for no colour of the colour "
+         "table; mapping: " + mapping;
+}
+
 // A colour image whose channels are all equal is a gray mask saved as RGB.
 bool channels_equal(const cv::Mat& raw) {
   std::vector<cv::Mat> planes;
@@ -114,21 +124,35 @@ cv::Mat MaskMapping::map(const cv::Mat& raw, const std::string& name) const {
     if (gray.depth() == CV_16U) apply(uint16_t{});
     else apply(uint8_t{});
   } else {
-    if (raw.depth() != CV_8U) throw data_error(name, "colour masks must be 8-bit");
+    if (raw_colour && raw.depth() != CV_8U) throw data_error(name, "colour masks must be 8-bit");
     std::unordered_map<uint32_t, uint8_t> lut;
     for (size_t i = 0; i < keys_.size(); ++i) lut[keys_[i]] = static_cast<uint8_t>(i);
     if (has_ignore_) lut[ignore_key_] = static_cast<uint8_t>(kIgnoreIndex);
-    const int step = raw.channels();
-    for (int y = 0; y < raw.rows; ++y) {
-      const uint8_t* in = raw.ptr<uint8_t>(y);
-      uint8_t* out = labels.ptr<uint8_t>(y);
-      for (int x = 0; x < raw.cols; ++x) {
-        const uint8_t* p = in + x * step;
-        const uint32_t key = step == 1 ? (uint32_t(p[0]) * 0x010101u) : rgb_key(p);
-        const auto it = lut.find(key);
-        if (it == lut.end()) ++unknown[key];
-        else out[x] = it->second;
+    const auto label = [&](uint32_t key, uint8_t& out) {
+      const auto it = lut.find(key);
+      if (it == lut.end()) ++unknown[key];
+      else out = it->second;
+    };
+    if (raw_colour) {
+      const int step = raw.channels();
+      for (int y = 0; y < raw.rows; ++y) {
+        const uint8_t* in = raw.ptr<uint8_t>(y);
+        uint8_t* out = labels.ptr<uint8_t>(y);
+        for (int x = 0; x < raw.cols; ++x) label(rgb_key(in + x * step), out[x]);
       }
+    } else {  // gray, or equal channels: as mask_key_counts() and check_counts() see it
+      cv::Mat gray;
+      first_channel(raw).convertTo(gray, CV_32S);
+      int64_t too_high = 0;
+      for (int y = 0; y < gray.rows; ++y) {
+        const int32_t* in = gray.ptr<int32_t>(y);
+        uint8_t* out = labels.ptr<uint8_t>(y);
+        for (int x = 0; x < gray.cols; ++x) {
+          if (in[x] > 255) ++too_high;
+          else label(gray_colour_key(static_cast<uint32_t>(in[x])), out[x]);
+        }
+      }
+      if (too_high > 0) throw data_error(name, gray_above_255(too_high, describe()));
     }
   }
   if (!unknown.empty())
@@ -141,11 +165,16 @@ std::string MaskMapping::check_counts(const std::map<uint32_t, int64_t>& counts,
   if (kind_ == Kind::Values && colour)
     return "the mask is a colour image but the mapping lists gray values (" + describe() + ")";
   std::map<uint32_t, int64_t> unknown;
+  int64_t too_high = 0;
   for (const auto& [key, n] : counts) {
-    // A gray mask under a colour table stands for the colour (g, g, g).
-    const uint32_t k = kind_ == Kind::Colors && !colour ? key * 0x010101u : key;
+    if (kind_ == Kind::Colors && !colour && key > 255) {
+      too_high += n;
+      continue;
+    }
+    const uint32_t k = kind_ == Kind::Colors && !colour ? gray_colour_key(key) : key;
     if (std::find(keys_.begin(), keys_.end(), k) == keys_.end() && !(has_ignore_ && k == ignore_key_)) unknown[k] = n;
   }
+  if (too_high > 0) return gray_above_255(too_high, describe());
   if (unknown.empty()) return "";
   return "mask values outside the classes and not the ignore value: " + list_unknown(unknown, kind_ == Kind::Colors) +
          "; mapping: " + describe();

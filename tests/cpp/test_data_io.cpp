@@ -152,3 +152,43 @@ TEST(DataImageWrite, RoundTripsRgbAndSixteenBit) {
   EXPECT_NE(msg.find("cannot write '" + dir.file("x.png") + "/y.png': cannot create its folder"), std::string::npos) << msg;
   EXPECT_THROW(data::write_image(dir.file("x.unknown"), rgb), data::DataError);
 }
+
+// The pixel limit reads the size from every header kind before decoding; fuzz_image_read found
+// a TIFF, a JPEG with fill bytes and a BMP core header walking past it to a 1 GB allocation.
+TEST(DataImageRead, EveryFormatsHeaderSizeMeetsTheLimitBeforeDecoding) {
+  data::ImageReadOptions options;
+  options.max_pixels = 1000;
+  const auto refused = [&](const std::string& file) {
+    const std::vector<uint8_t> bytes(file.begin(), file.end());
+    return skipzoo::test::error_of<data::DataError>([&] { data::decode_image(bytes, "x", options); });
+  };
+  // TIFF, both byte orders: an IFD whose ImageWidth (LONG) and ImageLength (SHORT) say 40000 x 30000.
+  const std::string le_tiff = std::string("II*\0\x08\0\0\0", 8) + std::string("\x02\0", 2) +
+                              std::string("\x00\x01\x04\0\x01\0\0\0\x40\x9c\0\0", 12) +  // 256, LONG, 40000
+                              std::string("\x01\x01\x03\0\x01\0\0\0\x30\x75\0\0", 12) +  // 257, SHORT, 30000
+                              std::string(4, '\0');
+  EXPECT_NE(refused(le_tiff).find("x: the header declares 40000x30000 pixels"), std::string::npos) << refused(le_tiff);
+  const std::string be_tiff = std::string("MM\0*\0\0\0\x08", 8) + std::string("\0\x02", 2) +
+                              std::string("\x01\x00\0\x04\0\0\0\x01\0\0\x9c\x40", 12) +
+                              std::string("\x01\x01\0\x03\0\0\0\x01\x75\x30\0\0", 12) + std::string(4, '\0');
+  EXPECT_NE(refused(be_tiff).find("declares 40000x30000 pixels"), std::string::npos) << refused(be_tiff);
+
+  // JPEG: fill bytes and stray bytes before the start-of-frame (libjpeg skips both), SOF0 saying
+  // 60000 x 50000 (height first in the segment).
+  cv::Mat small(8, 8, CV_8UC1, cv::Scalar(9));
+  std::vector<uint8_t> jpeg;
+  ASSERT_TRUE(cv::imencode(".jpg", small, jpeg));
+  std::string j(jpeg.begin(), jpeg.end());
+  const size_t sof = j.find("\xFF\xC0");
+  ASSERT_NE(sof, std::string::npos);
+  j[sof + 5] = static_cast<char>(0xC3), j[sof + 6] = 0x50;  // height 50000
+  j[sof + 7] = static_cast<char>(0xEA), j[sof + 8] = 0x60;  // width 60000
+  j.insert(sof, std::string("\x12\x34\xFF\xFF\xFF", 5));
+  EXPECT_NE(refused(j).find("declares 60000x50000 pixels"), std::string::npos) << refused(j);
+
+  // BMP with the 12-byte OS/2 core header: 16-bit width and height at bytes 18 and 20.
+  std::string bmp = std::string("BM", 2) + std::string(12, '\0') + std::string("\x0c\0\0\0", 4) +
+                    std::string("\x10\x27\x10\x27", 4) + std::string("\x01\0\x18\0", 4);  // 10000 x 10000, 24-bit
+  bmp[2] = static_cast<char>(bmp.size());
+  EXPECT_NE(refused(bmp).find("declares 10000x10000 pixels"), std::string::npos) << refused(bmp);
+}

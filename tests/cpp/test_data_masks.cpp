@@ -150,3 +150,21 @@ TEST(DataMaskMapping, LabelTensorsRoundTrip) {
   EXPECT_EQ(cv::norm(data::tensor_to_labels(t), labels, cv::NORM_INF), 0);
   EXPECT_THROW(data::tensor_to_labels(torch::tensor({{-1}}, torch::kLong)), std::invalid_argument);
 }
+
+// A gray mask under a colour table stands for (g, g, g); a 16-bit one too, for values up to 255.
+// Above 255 no colour fits: check_counts() and map() both refuse, with the same reason (they
+// disagreed before fuzz_mask_mapping found it, and 65535 * 0x010101 wrapped to #fffeff).
+TEST(DataMaskMapping, SixteenBitGrayUnderAColourTable) {
+  const auto mapping = data::MaskMapping::parse("#000000,#808080,#fffeff");
+  cv::Mat low = (cv::Mat_<uint16_t>(1, 3) << 0, 128, 0);
+  const cv::Mat labels = mapping.map(low, "low.png");
+  EXPECT_EQ(labels.at<uint8_t>(0, 0), 0);
+  EXPECT_EQ(labels.at<uint8_t>(0, 1), 1);
+  EXPECT_EQ(mapping.check_counts(data::mask_key_counts(low, nullptr), false), "");
+
+  cv::Mat high = (cv::Mat_<uint16_t>(1, 3) << 0, 65535, 1000);
+  const auto why = mapping.check_counts(data::mask_key_counts(high, nullptr), false);
+  EXPECT_NE(why.find("2 pixels of this gray mask are above 255"), std::string::npos) << why;
+  const auto msg = error_of<data::DataError>([&] { mapping.map(high, "high.png"); });
+  EXPECT_NE(msg.find("high.png: 2 pixels of this gray mask are above 255"), std::string::npos) << msg;
+}

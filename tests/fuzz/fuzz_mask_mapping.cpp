@@ -5,7 +5,8 @@
 // - parse() accepts a spec or throws std::invalid_argument; to_json()/from_json() round-trip it;
 // - check_counts() is "" exactly when map() succeeds (else map() throws DataError);
 // - map() gives a CV_8U map of the mask's size with labels < K or kIgnoreIndex;
-// - unmap() then map() gives the same labels back;
+// - unmap() gives back the raw value (or colour) of every pixel not ignored, and map() of that
+//   gives the same labels;
 // - the mapping from_scan() makes from the mask's own keys maps it without error.
 #include <skipzoo/data/error.h>
 #include <skipzoo/data/mask.h>
@@ -35,15 +36,27 @@ cv::Mat raw_mask(const uint8_t* p, size_t n) {
   return m;
 }
 
+// A pixel's key as the mapping sees it: the gray value, or 0xRRGGBB (a gray pixel under a
+// colour table is (g, g, g)).
+uint32_t key_at(const cv::Mat& m, int y, int x, bool colour_table) {
+  if (m.channels() == 1) {
+    const uint32_t g = m.depth() == CV_16U ? m.at<uint16_t>(y, x) : m.at<uint8_t>(y, x);
+    return colour_table ? g * 0x010101u : g;
+  }
+  const uint8_t* p = m.ptr<uint8_t>(y) + x * m.channels();
+  if (!colour_table) return p[0];  // equal channels: a gray mask saved as colour
+  return uint32_t{p[0]} << 16 | uint32_t{p[1]} << 8 | p[2];
+}
+
 void check_labels(const cv::Mat& labels, const cv::Mat& raw, const data::MaskMapping& mapping) {
   if (labels.type() != CV_8UC1 || labels.size() != raw.size()) fail("map() gave the wrong type or size");
-  double lo = 0, hi = 0;
-  cv::Mat in_range;
-  cv::compare(labels, cv::Scalar(static_cast<double>(mapping.num_classes())), in_range, cv::CMP_LT);
-  cv::Mat ignored;
-  cv::compare(labels, cv::Scalar(data::kIgnoreIndex), ignored, cv::CMP_EQ);
-  cv::minMaxLoc(in_range | ignored, &lo, &hi);
-  if (lo == 0) fail("map() gave a label that is no class and not kIgnoreIndex");
+  for (int y = 0; y < labels.rows; ++y) {
+    for (int x = 0; x < labels.cols; ++x) {
+      const int label = labels.at<uint8_t>(y, x);
+      if (label == data::kIgnoreIndex && !mapping.has_ignore()) fail("an ignored pixel under a mapping without ignore");
+      if (label != data::kIgnoreIndex && label >= mapping.num_classes()) fail("a label that is no class");
+    }
+  }
 }
 
 void exercise(const data::MaskMapping& mapping, const cv::Mat& raw) {
@@ -69,6 +82,14 @@ void exercise(const data::MaskMapping& mapping, const cv::Mat& raw) {
     back = mapping.unmap(labels);
   } catch (const std::invalid_argument&) {
     fail("unmap() refused labels that map() made");
+  }
+  const bool colours = mapping.kind() == data::MaskMapping::Kind::Colors;
+  for (int y = 0; y < labels.rows; ++y) {
+    for (int x = 0; x < labels.cols; ++x) {
+      if (labels.at<uint8_t>(y, x) != data::kIgnoreIndex && key_at(back, y, x, colours) != key_at(raw, y, x, colours)) {
+        fail("unmap(map(mask)) is not the mask on a pixel that is not ignored");
+      }
+    }
   }
   const cv::Mat again = mapping.map(back, "unmapped fuzz mask");
   if (cv::norm(again, labels, cv::NORM_INF) != 0) fail("map(unmap(labels)) != labels");

@@ -77,7 +77,7 @@ def main():
         "png_decode": {**{name: CRC_FIX + data for name, data in pngs.items()}, **recipes},
         # mode byte (channels/alpha policy), then the CRC byte, then the file
         "image_read": {**{f"{name}-{mode}": bytes([mode]) + CRC_FIX + data
-                          for name, data in pngs.items() for mode in (0, 4)},
+                          for name, data in pngs.items() for mode in (0, 3)},
                        **{f"{name}-{mode}": bytes([mode]) + CRC_FIX + data
                           for name, data in others.items() for mode in (1, 2)}},
         "mask_mapping": masks,
