@@ -36,20 +36,27 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
+// The flags every generated set has (ShapesOptions, CellsOptions, MosaicOptions): --out,
+// --count, --val-fraction and --seed. `items` names what --count counts.
+template <typename Options>
+void add_generated_set_flags(CLI::App* cmd, Options& o, const std::string& items) {
+  cmd->add_option("--out", o.out, "output folder")->required();
+  cmd->add_option("--count", o.count, "number of " + items)->capture_default_str()->check(CLI::Range(1, 10000000));
+  cmd->add_option("--val-fraction", o.val_fraction, "share of " + items + " written to val/")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.95));
+  cmd->add_option("--seed", o.seed, "random seed (same seed, same files)")->capture_default_str();
+}
+
 void add_make_shapes(CLI::App* group) {
   auto* cmd = group->add_subcommand("make-shapes", "write the synthetic shapes segmentation set (train/ and val/)");
   auto o = std::make_shared<data::ShapesOptions>();
-  cmd->add_option("--out", o->out, "output folder")->required();
-  cmd->add_option("--count", o->count, "number of images")->capture_default_str()->check(CLI::Range(1, 10000000));
+  add_generated_set_flags(cmd, *o, "images");
   cmd->add_option("--min-size", o->min_size, "smallest image side")->capture_default_str()->check(CLI::Range(2, 100000));
   cmd->add_option("--max-size", o->max_size, "largest image side")->capture_default_str()->check(CLI::Range(2, 100000));
   cmd->add_option("--classes", o->classes, "foreground classes (shape types cycle: ellipse, rectangle, triangle)")
       ->capture_default_str()
       ->check(CLI::Range(1, 60));
-  cmd->add_option("--val-fraction", o->val_fraction, "share of images written to val/")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.95));
-  cmd->add_option("--seed", o->seed, "random seed (same seed, same files)")->capture_default_str();
   on_run(cmd, [o] {
     auto options = *o;
     options.progress = progress_printer("images");
@@ -62,14 +69,9 @@ void add_make_shapes(CLI::App* group) {
 void add_make_cells(CLI::App* group) {
   auto* cmd = group->add_subcommand("make-cells", "write a microscopy-like set: bright cells, thin dark membranes (0/255 masks)");
   auto o = std::make_shared<data::CellsOptions>();
-  cmd->add_option("--out", o->out, "output folder")->required();
-  cmd->add_option("--count", o->count, "number of images")->capture_default_str()->check(CLI::Range(1, 10000000));
+  add_generated_set_flags(cmd, *o, "images");
   cmd->add_option("--size", o->size, "image side (px)")->capture_default_str()->check(CLI::Range(32, 16384));
   cmd->add_option("--cell-size", o->cell_size, "mean cell diameter (px)")->capture_default_str()->check(CLI::Range(8.0, 16384.0));
-  cmd->add_option("--val-fraction", o->val_fraction, "share of images written to val/")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.95));
-  cmd->add_option("--seed", o->seed, "random seed (same seed, same files)")->capture_default_str();
   on_run(cmd, [o] {
     auto options = *o;
     options.progress = progress_printer("images");
@@ -103,8 +105,7 @@ void add_import_idx(CLI::App* group) {
 void add_fashion_mosaic(CLI::App* group) {
   auto* cmd = group->add_subcommand("fashion-mosaic", "write a segmentation set of Fashion-MNIST items pasted into scenes");
   auto o = std::make_shared<data::MosaicOptions>();
-  cmd->add_option("--out", o->out, "output folder")->required();
-  cmd->add_option("--count", o->count, "number of scenes")->capture_default_str()->check(CLI::Range(1, 10000000));
+  add_generated_set_flags(cmd, *o, "scenes");
   cmd->add_option("--images", o->images, "IDX item images")->capture_default_str();
   cmd->add_option("--labels", o->labels, "IDX item labels")->capture_default_str();
   cmd->add_option("--min-size", o->min_size, "smallest scene side")->capture_default_str();
@@ -114,10 +115,6 @@ void add_fashion_mosaic(CLI::App* group) {
   cmd->add_option("--min-scale", o->min_scale, "smallest item scale (item side = 28 x scale)")->capture_default_str();
   cmd->add_option("--max-scale", o->max_scale, "largest item scale")->capture_default_str();
   cmd->add_option("--threshold", o->threshold, "item pixels are brighter than this (0..254)")->capture_default_str();
-  cmd->add_option("--val-fraction", o->val_fraction, "share of scenes written to val/")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.95));
-  cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
   on_run(cmd, [o] {
     auto options = *o;
     options.progress = progress_printer("scenes");

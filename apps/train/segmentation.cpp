@@ -93,6 +93,7 @@ class Segmentation : public TrainTask {
     root_ = d.data;
     dataset_ = data::load_segmentation(d.data, segmentation_layout(d));
     for (const auto& problem : dataset_.skipped) std::cerr << "skipzoo: warning: skipped " << problem << "\n";
+    for (const auto& warning : dataset_.warnings) std::cerr << "skipzoo: warning: " << warning << "\n";
     if (dataset_.train.empty()) throw data::DataError("no training images in '" + d.data + "'");
     std::cout << "data: " << dataset_.train.size() << " training and " << dataset_.val.size()
               << " validation images, " << dataset_.mapping.describe() << "\n";

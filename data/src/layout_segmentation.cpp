@@ -14,6 +14,25 @@ namespace fs = std::filesystem;
 namespace skipzoo::data {
 
 namespace {
+
+// The scanned classes that cover under 0.1% of the labelled (not ignored) pixels, e.g.
+// "values 1 (12 pixels), 254 (9 pixels)"; "" when there are none.
+std::string rare_classes(const std::map<uint32_t, int64_t>& counts, const MaskMapping& mapping) {
+  const auto count_of = [&](uint32_t key) {
+    const auto it = counts.find(key);
+    return it == counts.end() ? int64_t{0} : it->second;
+  };
+  int64_t labelled = 0;
+  for (uint32_t key : mapping.keys()) labelled += count_of(key);
+  std::string rare;
+  for (uint32_t key : mapping.keys()) {
+    if (count_of(key) * 1000 >= labelled) continue;
+    const int64_t n = count_of(key);
+    rare += (rare.empty() ? "" : ", ") + mapping.key_text(key) + " (" + std::to_string(n) + (n == 1 ? " pixel)" : " pixels)");
+  }
+  if (rare.empty()) return rare;
+  return (mapping.kind() == MaskMapping::Kind::Colors ? "colours " : "values ") + rare;
+}
 struct PairCheck {
   std::string problem;
   std::map<uint32_t, int64_t> counts;
@@ -148,6 +167,13 @@ SegmentationDataset load_segmentation(const std::string& root, const Segmentatio
       out.mapping = MaskMapping::from_scan(counts, colour, layout.max_scan_classes, layout.ignore_value, root);
     } catch (const DataError& e) {
       throw DataError(e.what() + name_odd_masks(all, checks, false));
+    }
+    const auto rare = rare_classes(counts, out.mapping);
+    if (!rare.empty()) {
+      out.warnings.push_back(root + ": the scan made classes of " + rare +
+                             ", under 0.1% of the labelled pixels each (mapping: " + out.mapping.describe() +
+                             "). If they are noise (lossy JPEG masks, anti-aliased edges), list the real class "
+                             "values instead, e.g. --mask-values 0,255");
     }
   }
   for (size_t i = 0; i < all.size(); ++i) {

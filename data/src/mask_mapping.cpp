@@ -20,7 +20,7 @@ std::string hex(uint32_t key) {
   return buf;
 }
 
-std::string key_text(MaskMapping::Kind kind, uint32_t key) {
+std::string key_string(MaskMapping::Kind kind, uint32_t key) {
   return kind == MaskMapping::Kind::Colors ? hex(key) : std::to_string(key);
 }
 
@@ -160,12 +160,14 @@ MaskMapping MaskMapping::from_scan(const std::map<uint32_t, int64_t>& counts, bo
   return m;
 }
 
+std::string MaskMapping::key_text(uint32_t key) const { return key_string(kind_, key); }
+
 std::string MaskMapping::describe() const {
   std::ostringstream out;
   out << (kind_ == Kind::Colors ? "colours " : "values ");
-  for (size_t i = 0; i < keys_.size(); ++i) out << (i ? "," : "") << key_text(kind_, keys_[i]);
+  for (size_t i = 0; i < keys_.size(); ++i) out << (i ? "," : "") << key_string(kind_, keys_[i]);
   out << " -> classes 0.." << keys_.size() - 1;
-  if (has_ignore_) out << " (ignore " << key_text(kind_, ignore_key_) << ")";
+  if (has_ignore_) out << " (ignore " << key_string(kind_, ignore_key_) << ")";
   return out.str();
 }
 

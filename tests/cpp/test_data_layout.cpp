@@ -47,6 +47,31 @@ TEST(DataSegmentationLayout, PairsByStemWithSuffixAndScansTheMapping) {
   EXPECT_NE(msg.find("is the mask suffix right?"), std::string::npos) << msg;
 }
 
+// Stray values (what lossy JPEG saves around a 0/255 edge) under the scan's class limit become
+// classes; the dataset says which, with their pixel counts, and nothing is said for a plain set.
+TEST(DataSegmentationLayout, ScannedClassesWithAlmostNoPixelsAreNamed) {
+  TempDir dir;
+  for (const char* stem : {"a", "b"}) write_pair(dir, "set", stem, {100, 60}, 0);
+  cv::Mat mask(60, 100, CV_8U, cv::Scalar(0));
+  mask(cv::Rect(0, 0, 50, 60)) = 255;
+  skipzoo::test::cv_write(dir.file("set/masks/a.png"), mask);
+  data::SegmentationLayout layout;
+  layout.split.val_fraction = 0;
+  EXPECT_TRUE(data::load_segmentation(dir.path() + "/set", layout).warnings.empty());
+  mask.at<uint8_t>(3, 49) = 254;
+  mask.at<uint8_t>(4, 50) = 1;
+  mask.at<uint8_t>(5, 50) = 1;
+  skipzoo::test::cv_write(dir.file("set/masks/a.png"), mask);
+  // Four values: 255 is then the ignore value (MaskMapping::from_scan), 0, 1 and 254 the classes,
+  // with 8998, 2 and 1 of the 9001 labelled pixels.
+  const auto d = data::load_segmentation(dir.path() + "/set", layout);
+  EXPECT_EQ(d.mapping, data::MaskMapping::values({0, 1, 254}, 255));
+  ASSERT_EQ(d.warnings.size(), 1u);
+  EXPECT_NE(d.warnings[0].find("the scan made classes of values 1 (2 pixels), 254 (1 pixel), under 0.1%"),
+            std::string::npos)
+      << d.warnings[0];
+}
+
 TEST(DataSegmentationLayout, StrictListsEveryProblemAndSkipBadDropsThem) {
   TempDir dir;
   const std::string root = dir.path() + "/set";

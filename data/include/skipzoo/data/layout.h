@@ -61,6 +61,10 @@ struct SegmentationDataset {
   MaskMapping mapping;                         ///< given, or found by the scan
   bool explicit_split = false;                 ///< ROOT/train and ROOT/val existed
   std::vector<std::string> skipped;  ///< the problems of dropped items (skip_bad)
+  /// What the user should know that is not an error, one sentence each: classes the scan made of
+  /// values that cover under 0.1% of the labelled pixels (stray values of lossy JPEG masks or
+  /// anti-aliased edges would become classes silently otherwise).
+  std::vector<std::string> warnings;
   /// Some kept image (train or val) has colour (3 or 4 channels); false: every one is gray. The
   /// apps read the whole set with one channel count decided from this.
   bool colour = false;

@@ -69,6 +69,8 @@ class MaskMapping {
   uint32_t ignore_key() const { return ignore_key_; }
   /// For messages, e.g. "values 0,255 -> classes 0..1 (ignore 128)".
   std::string describe() const;
+  /// A key as messages write it: the gray value ("255") or the colour ("#ff0000").
+  std::string key_text(uint32_t key) const;
 
   /// {"kind": "values"|"colors", "values"|"colors": [...], "ignore": key or null}; stored with
   /// checkpoints and exports.
