@@ -14,6 +14,11 @@ namespace fs = std::filesystem;
 
 nlohmann::json run_metadata(const nlohmann::json& run_config) { return run_config.value("metadata", nlohmann::json::object()); }
 
+int64_t Predictor::tile_multiple() const {
+  if (kind == "onnx" && meta.value("onnx", nlohmann::json::object()).value("shapes", std::string()) != "multiple") return 0;
+  return meta.at("model").value("input_multiple", int64_t{0});
+}
+
 namespace {
 
 models::ModelConfig model_config(const nlohmann::json& m) {

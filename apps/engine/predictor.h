@@ -29,6 +29,9 @@ struct Predictor {
   std::string describe_layout() const { return kind == "onnx" ? "OpenCV DNN's own (ONNX)" : layout.describe(); }
   int64_t in_channels() const { return meta.at("model").at("in_channels").get<int64_t>(); }
   int64_t classes() const { return meta.at("model").at("classes").get<int64_t>(); }
+  /// What tiles of small images shrink to (data::TileOptions::multiple): the model's
+  /// input_multiple; 0 (full tiles) for an export that predates the field or a static ONNX graph.
+  int64_t tile_multiple() const;
 };
 
 // `path`: RUN_DIR/best.ckpt (or any run checkpoint), a RUN_DIR (its best.ckpt), FILE.ts or

@@ -48,7 +48,7 @@ bool wants_onnx(const ExportFlags& f) {
 // before anything is written.
 void check_onnx_tiles(const models::Model& model, const data::DeployInfo& info, const models::OnnxShapes& shapes) {
   if (model.task != "segmentation" || shapes.mode == models::OnnxShapeMode::Dynamic) return;
-  const auto tile = info.tile_side(), multiple = models::onnx_input_multiple(model);
+  const auto tile = info.tile_side(), multiple = models::input_multiple(model);
   const auto fix = " (set the tile with --metadata '{\"tile\": N}', or use --onnx-shapes dynamic, which needs "
                    "ONNX Runtime)";
   if (shapes.mode == models::OnnxShapeMode::Static && (shapes.height != tile || shapes.width != tile)) {

@@ -33,6 +33,7 @@ SegInference inference_for(const Predictor& p, int64_t tile, double overlap, boo
   inf.tile.tile = tile > 0 ? tile : p.info.tile_side();
   inf.tile.overlap = overlap >= 0 ? overlap : p.info.overlap;
   inf.tile.flip_tta = tta;
+  inf.tile.multiple = p.tile_multiple();
   inf.use_tiles = !no_tile;
   inf.norm = p.info.normalization;
   inf.read = meta_read(p);

@@ -154,6 +154,7 @@ class Segmentation : public TrainTask {
     o.inference.tile.tile = deploy_tile();
     o.inference.tile.overlap = s_.overlap;
     o.inference.tile.flip_tta = s_.val_tta;
+    o.inference.tile.multiple = in.input_multiple;
     o.inference.norm = in.norm;
     o.inference.read = in.read;
     o.loss.dice_weight = s_.dice_weight;

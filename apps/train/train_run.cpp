@@ -138,8 +138,9 @@ void run_training(TrainTask& task, RunFlags run, TrainOptions train, DataFlags d
     throw UsageError("--classes " + std::to_string(run.classes) + " but the data set has " +
                      std::to_string(task.classes()) + " classes");
   }
-  const auto input = resolve_input(run, task);
+  auto input = resolve_input(run, task);
   auto model = make_model(run, task.classes(), input.channels, task.name());
+  input.input_multiple = models::input_multiple(model);
   data::LoaderOptions loader;
   loader.batch_size = run.batch;
   loader.workers = run.workers;

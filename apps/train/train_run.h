@@ -22,6 +22,7 @@ struct RunInput {
   data::ImageReadOptions read;  // every image (train, val, predict) is read with this
   int64_t channels = 0;
   data::Normalization norm;
+  int64_t input_multiple = 1;  // the model's (models::input_multiple): validation tiles shrink to it
 };
 
 class TrainTask {

@@ -18,24 +18,20 @@ std::vector<int64_t> tile_starts(int64_t size, int64_t tile, double overlap) {
   return starts;
 }
 
-torch::Tensor gaussian_importance(int64_t tile, double sigma_scale) {
-  // Centre (tile - 1) / 2 keeps the map symmetric, so flips leave it unchanged.
-  const double sigma = std::max(1e-6, static_cast<double>(tile) * sigma_scale);
-  auto d = torch::arange(tile, torch::kDouble) - (static_cast<double>(tile) - 1.0) / 2.0;
-  auto g = torch::exp(-d.square() / (2 * sigma * sigma));
-  auto map = torch::outer(g, g);
-  map = (map / map.max()).to(torch::kFloat);
-  const auto positive = map.gt(0);
-  if (!positive.all().item<bool>()) map = torch::where(positive, map, map.masked_select(positive).min());
-  return map;
+namespace {
+// exp(-d^2 / 2 sigma^2) around (side - 1) / 2, double; the centre keeps the map symmetric, so
+// flips leave it unchanged.
+torch::Tensor gaussian_axis(int64_t side, double sigma_scale) {
+  const double sigma = std::max(1e-6, static_cast<double>(side) * sigma_scale);
+  auto d = torch::arange(side, torch::kDouble) - (static_cast<double>(side) - 1.0) / 2.0;
+  return torch::exp(-d.square() / (2 * sigma * sigma));
 }
 
-namespace {
 torch::Tensor run_model(const torch::Tensor& tiles, const std::function<torch::Tensor(const torch::Tensor&)>& fn,
                         bool flip_tta) {
   auto check = [&](const torch::Tensor& y) {
     if (y.dim() != 4 || y.size(0) != tiles.size(0) || y.size(2) != tiles.size(2) || y.size(3) != tiles.size(3))
-      throw std::invalid_argument("sliding_window: the model must map [n, C, t, t] tiles to [n, K, t, t] logits");
+      throw std::invalid_argument("sliding_window: the model must map [n, C, h, w] tiles to [n, K, h, w] logits");
     return y.to(torch::kFloat);
   };
   auto sum = check(fn(tiles));
@@ -46,21 +42,40 @@ torch::Tensor run_model(const torch::Tensor& tiles, const std::function<torch::T
 }
 }  // namespace
 
+torch::Tensor gaussian_importance(int64_t tile, double sigma_scale) { return gaussian_importance(tile, tile, sigma_scale); }
+
+torch::Tensor gaussian_importance(int64_t height, int64_t width, double sigma_scale) {
+  auto map = torch::outer(gaussian_axis(height, sigma_scale), gaussian_axis(width, sigma_scale));
+  map = (map / map.max()).to(torch::kFloat);
+  const auto positive = map.gt(0);
+  if (!positive.all().item<bool>()) map = torch::where(positive, map, map.masked_select(positive).min());
+  return map;
+}
+
+std::pair<int64_t, int64_t> tile_shape(int64_t h, int64_t w, const TileOptions& options) {
+  const int64_t t = options.tile, m = options.multiple;
+  if (t < 1) throw std::invalid_argument("tile size must be >= 1");
+  if (m < 0) throw std::invalid_argument("tile multiple must be >= 0");
+  auto side = [&](int64_t size) { return m == 0 || size >= t ? t : std::min(t, (std::max<int64_t>(size, 1) + m - 1) / m * m); };
+  return {side(h), side(w)};
+}
+
 torch::Tensor sliding_window(const torch::Tensor& image,
                              const std::function<torch::Tensor(const torch::Tensor&)>& logits_fn,
                              const TileOptions& options) {
   if (image.dim() != 3) throw std::invalid_argument("sliding_window: the image must be [C, H, W]");
   if (options.batch < 1) throw std::invalid_argument("sliding_window: batch must be >= 1");
   torch::NoGradGuard no_grad;  // (callers may add c10::InferenceMode around the call for speed)
-  const int64_t h = image.size(1), w = image.size(2), t = options.tile;
-  // Pad small images to a full tile, centred, then crop the result back.
-  const int64_t ph = std::max<int64_t>(0, t - h), pw = std::max<int64_t>(0, t - w);
+  const int64_t h = image.size(1), w = image.size(2);
+  const auto [th, tw] = tile_shape(h, w, options);
+  // Pad images smaller than a tile, centred, then crop the result back.
+  const int64_t ph = std::max<int64_t>(0, th - h), pw = std::max<int64_t>(0, tw - w);
   const int64_t top = ph / 2, left = pw / 2;
   auto padded = (ph || pw) ? torch::constant_pad_nd(image, {left, pw - left, top, ph - top}, options.pad_value) : image;
   const int64_t H = padded.size(1), W = padded.size(2);
-  const auto ys = tile_starts(H, t, options.overlap), xs = tile_starts(W, t, options.overlap);
-  const auto weight = options.gaussian ? gaussian_importance(t, options.sigma_scale).to(image.device())
-                                       : torch::ones({t, t}, image.options().dtype(torch::kFloat));
+  const auto ys = tile_starts(H, th, options.overlap), xs = tile_starts(W, tw, options.overlap);
+  const auto weight = options.gaussian ? gaussian_importance(th, tw, options.sigma_scale).to(image.device())
+                                       : torch::ones({th, tw}, image.options().dtype(torch::kFloat));
 
   std::vector<std::pair<int64_t, int64_t>> origins;
   for (int64_t y : ys)
@@ -70,13 +85,13 @@ torch::Tensor sliding_window(const torch::Tensor& image,
     const size_t last = std::min(origins.size(), first + static_cast<size_t>(options.batch));
     std::vector<torch::Tensor> tiles;
     for (size_t i = first; i < last; ++i)
-      tiles.push_back(padded.slice(1, origins[i].first, origins[i].first + t).slice(2, origins[i].second, origins[i].second + t));
+      tiles.push_back(padded.slice(1, origins[i].first, origins[i].first + th).slice(2, origins[i].second, origins[i].second + tw));
     const auto logits = run_model(torch::stack(tiles), logits_fn, options.flip_tta);
     if (!sum.defined()) sum = torch::zeros({logits.size(1), H, W}, logits.options());
     for (size_t i = first; i < last; ++i) {
       const auto [y, x] = origins[i];
-      sum.slice(1, y, y + t).slice(2, x, x + t).add_(logits[static_cast<int64_t>(i - first)] * weight);
-      weights.slice(0, y, y + t).slice(1, x, x + t).add_(weight);
+      sum.slice(1, y, y + th).slice(2, x, x + tw).add_(logits[static_cast<int64_t>(i - first)] * weight);
+      weights.slice(0, y, y + th).slice(1, x, x + tw).add_(weight);
     }
   }
   auto out = sum / weights;

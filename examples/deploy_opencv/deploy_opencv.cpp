@@ -92,6 +92,7 @@ bool onnx_metadata(const std::vector<uchar>& file, const std::string& key, std::
 // ---- The deployment record: skipzoo::data::DeployInfo's keys and defaults (docs/export.md) ---
 struct Deploy {
   int classes = 0, in_channels = 0, tile = 512;
+  int multiple = 0;            // tiles of small images shrink to a multiple of this; 0: full tiles
   double overlap = 0.5;
   std::vector<float> mean, std;
   bool colours = false;        // mask_mapping kind "colors": keys are 0xRRGGBB
@@ -142,8 +143,11 @@ Deploy parse_deploy(const std::string& json) {
   d.tile = extent_side(root["tile"]) > 0 ? extent_side(root["tile"]) : std::max(extent_side(root["patch"]), 512);
   if (!root["overlap"].empty()) d.overlap = double(root["overlap"]);
   if (!(d.overlap >= 0 && d.overlap < 1)) throw Error("skipzoo.json's overlap is not in [0, 1)");
-  // The graph takes sides that are multiples of input_multiple, or one fixed size.
-  const int multiple = onnx["input_multiple"].isInt() ? std::max(1, int(onnx["input_multiple"])) : 1;
+  // The graph takes sides that are multiples of model.input_multiple (onnx.input_multiple in
+  // older exports, whose tiles never shrink), or one fixed size.
+  const cv::FileNode given = root["model"]["input_multiple"];
+  const int multiple = std::max(1, given.isInt() ? int(given) : onnx["input_multiple"].isInt() ? int(onnx["input_multiple"]) : 1);
+  d.multiple = given.isInt() && shapes == "multiple" ? multiple : 0;  // Predictor::tile_multiple()
   const std::string side = std::to_string(d.tile);
   if (d.tile % multiple != 0 || (shapes.rfind("static:", 0) == 0 && shapes != "static:" + side + "x" + side))
     throw Error("its graph (" + shapes + ", sides a multiple of " + std::to_string(multiple) +
@@ -219,20 +223,32 @@ std::vector<int> tile_starts(int size, int tile, double overlap) {
   return starts;
 }
 
-// exp(-d^2 / 2 sigma^2) around (t - 1) / 2 in double, sigma = t / 8, divided by its maximum,
-// rounded to float; zeros (underflow) become the smallest non-zero weight.
-std::vector<float> gaussian(int t) {
-  const double sigma = std::max(1e-6, double(t) * 0.125);
-  std::vector<double> g(t);
-  for (int i = 0; i < t; ++i) {
-    const double d = double(i) - (double(t) - 1.0) / 2.0;
+// tile_shape(): along an axis where the image is smaller than the tile, the side rounded up to
+// the multiple (at most the tile); else the tile.
+int tile_side(int size, int tile, int multiple) {
+  return multiple == 0 || size >= tile ? tile : std::min(tile, (std::max(size, 1) + multiple - 1) / multiple * multiple);
+}
+
+// exp(-d^2 / 2 sigma^2) around (n - 1) / 2 in double, sigma = n / 8.
+std::vector<double> gaussian_axis(int n) {
+  const double sigma = std::max(1e-6, double(n) * 0.125);
+  std::vector<double> g(n);
+  for (int i = 0; i < n; ++i) {
+    const double d = double(i) - (double(n) - 1.0) / 2.0;
     g[i] = std::exp(-(d * d) / (2 * sigma * sigma));
   }
-  const double peak = *std::max_element(g.begin(), g.end());
-  const double top = peak * peak;  // the outer product's maximum (rounding is monotonic)
-  std::vector<float> w(size_t(t) * t);
-  for (int i = 0; i < t; ++i)
-    for (int j = 0; j < t; ++j) w[size_t(i) * t + j] = float(g[i] * g[j] / top);
+  return g;
+}
+
+// The [th, tw] outer product of the two axes' Gaussians divided by its maximum, rounded to
+// float; zeros (underflow) become the smallest non-zero weight.
+std::vector<float> gaussian(int th, int tw) {
+  const std::vector<double> gy = gaussian_axis(th), gx = gaussian_axis(tw);
+  // The outer product's maximum (rounding is monotonic).
+  const double top = *std::max_element(gy.begin(), gy.end()) * *std::max_element(gx.begin(), gx.end());
+  std::vector<float> w(size_t(th) * tw);
+  for (int i = 0; i < th; ++i)
+    for (int j = 0; j < tw; ++j) w[size_t(i) * tw + j] = float(gy[i] * gx[j] / top);
   float low = 0;
   for (float v : w) low = v > 0 && (low == 0 || v < low) ? v : low;
   for (float& v : w) v = v > 0 ? v : low;
@@ -242,42 +258,42 @@ std::vector<float> gaussian(int t) {
 // Class ids of image x [C, h, w]: tiles of 4 through the net, logits * weight summed in tile
 // order, divided by the summed weights, argmax (torch's: first maximum, NaN wins).
 cv::Mat segment(cv::dnn::Net& net, const std::vector<float>& x, int C, int h, int w, const Deploy& d) {
-  const int t = d.tile, K = d.classes, batch = 4;
+  const int th = tile_side(h, d.tile, d.multiple), tw = tile_side(w, d.tile, d.multiple), K = d.classes, batch = 4;
   // Images smaller than a tile are padded, centred, with 0 (normalised units), cropped back later.
-  const int H = std::max(h, t), W = std::max(w, t), top = (H - h) / 2, left = (W - w) / 2;
+  const int H = std::max(h, th), W = std::max(w, tw), top = (H - h) / 2, left = (W - w) / 2;
   std::vector<float> padded(size_t(C) * H * W, 0.f);
   for (int c = 0; c < C; ++c)
     for (int y = 0; y < h; ++y)
       std::copy_n(&x[(size_t(c) * h + y) * w], w, &padded[(size_t(c) * H + y + top) * W + left]);
   std::vector<std::pair<int, int>> origins;
-  for (int y : tile_starts(H, t, d.overlap))
-    for (int x0 : tile_starts(W, t, d.overlap)) origins.emplace_back(y, x0);
-  const std::vector<float> weight = gaussian(t);
+  for (int y : tile_starts(H, th, d.overlap))
+    for (int x0 : tile_starts(W, tw, d.overlap)) origins.emplace_back(y, x0);
+  const std::vector<float> weight = gaussian(th, tw);
   std::vector<float> sum(size_t(K) * H * W, 0.f), weights(size_t(H) * W, 0.f);
   for (size_t first = 0; first < origins.size(); first += batch) {
-    const int n = int(std::min(origins.size() - first, size_t(batch))), dims[] = {n, C, t, t};
+    const int n = int(std::min(origins.size() - first, size_t(batch))), dims[] = {n, C, th, tw};
     cv::Mat blob(4, dims, CV_32F);
     float* b = blob.ptr<float>();
     for (int i = 0; i < n; ++i)
       for (int c = 0; c < C; ++c)
-        for (int y = 0; y < t; ++y, b += t)
-          std::copy_n(&padded[(size_t(c) * H + origins[first + i].first + y) * W + origins[first + i].second], t, b);
+        for (int y = 0; y < th; ++y, b += tw)
+          std::copy_n(&padded[(size_t(c) * H + origins[first + i].first + y) * W + origins[first + i].second], tw, b);
     net.setInput(blob);
     const cv::Mat out = net.forward();
-    if (out.type() != CV_32F || out.dims != 4 || out.size[0] != n || out.size[1] != K || out.size[2] != t ||
-        out.size[3] != t)
-      throw Error("its output is not [N, " + std::to_string(K) + ", " + std::to_string(t) + ", " + std::to_string(t) +
-                  "] logits for [N, C, " + std::to_string(t) + ", " + std::to_string(t) + "] tiles");
+    if (out.type() != CV_32F || out.dims != 4 || out.size[0] != n || out.size[1] != K || out.size[2] != th ||
+        out.size[3] != tw)
+      throw Error("its output is not [N, " + std::to_string(K) + ", " + std::to_string(th) + ", " + std::to_string(tw) +
+                  "] logits for [N, C, " + std::to_string(th) + ", " + std::to_string(tw) + "] tiles");
     const float* l = out.ptr<float>();
     for (int i = 0; i < n; ++i) {
       const auto [y0, x0] = origins[first + i];
       for (int k = 0; k < K; ++k)
-        for (int y = 0; y < t; ++y, l += t) {  // two roundings, as torch's mul then add_ (no FMA)
+        for (int y = 0; y < th; ++y, l += tw) {  // two roundings, as torch's mul then add_ (no FMA)
           float* s = &sum[(size_t(k) * H + y0 + y) * W + x0];
-          for (int x1 = 0; x1 < t; ++x1) s[x1] += l[x1] * weight[size_t(y) * t + x1];
+          for (int x1 = 0; x1 < tw; ++x1) s[x1] += l[x1] * weight[size_t(y) * tw + x1];
         }
-      for (int y = 0; y < t; ++y)
-        for (int x1 = 0; x1 < t; ++x1) weights[size_t(y0 + y) * W + x0 + x1] += weight[size_t(y) * t + x1];
+      for (int y = 0; y < th; ++y)
+        for (int x1 = 0; x1 < tw; ++x1) weights[size_t(y0 + y) * W + x0 + x1] += weight[size_t(y) * tw + x1];
     }
   }
   cv::Mat labels(h, w, CV_8U);

@@ -54,7 +54,8 @@ std::string export_metadata(const Model& model, const ExportOptions& options) {
                 {{"name", model.config.name},
                  {"classes", model.config.classes},
                  {"in_channels", model.config.in_channels},
-                 {"options", options_object}}},
+                 {"options", options_object},
+                 {"input_multiple", input_multiple(model)}}},
                {"task", model.task},
                {"optimized", options.optimize}};
   meta.update(app);

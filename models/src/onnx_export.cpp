@@ -147,7 +147,7 @@ void check(onnx::ModelProto& m) {
 }
 
 std::string runtime_note(const Model& model, const OnnxOptions& options) {
-  return onnx_input_multiple(model) > 1 && options.shapes.mode == OnnxShapeMode::Dynamic ? "onnxruntime"
+  return input_multiple(model) > 1 && options.shapes.mode == OnnxShapeMode::Dynamic ? "onnxruntime"
                                                                                          : "onnxruntime, opencv";
 }
 
@@ -176,13 +176,6 @@ std::string onnx_shapes_name(const OnnxShapes& shapes) {
   return "?";
 }
 
-int64_t onnx_input_multiple(const Model& model) {
-  const auto& m = model.module();
-  if (const auto* unet = dynamic_cast<const UNetImpl*>(&m)) return int64_t{1} << unet->options.depth();
-  if (dynamic_cast<const UNetResNetImpl*>(&m)) return 32;
-  return 1;
-}
-
 std::string onnx_metadata(const Model& model, const OnnxOptions& options) {
   ExportOptions base;
   base.metadata_json = options.metadata_json;
@@ -195,7 +188,6 @@ std::string onnx_metadata(const Model& model, const OnnxOptions& options) {
                   {"shapes", onnx_shapes_name(options.shapes)},
                   {"input", "input"},
                   {"output", "logits"},
-                  {"input_multiple", onnx_input_multiple(model)},
                   {"runtimes", runtime_note(model, options)}};
   return meta.dump(2);
 }

@@ -204,4 +204,11 @@ int64_t count_parameters(const torch::nn::Module& module, bool trainable_only) {
   return n;
 }
 
+int64_t input_multiple(const Model& model) {
+  const auto& m = model.module();
+  if (const auto* unet = dynamic_cast<const UNetImpl*>(&m)) return int64_t{1} << unet->options.depth();
+  if (dynamic_cast<const UNetResNetImpl*>(&m)) return 32;
+  return 1;
+}
+
 }  // namespace skipzoo::models

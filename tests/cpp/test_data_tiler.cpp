@@ -105,3 +105,57 @@ TEST(DataTiler, FlipTtaAveragesTheFlippedPredictions) {
   EXPECT_TRUE(torch::allclose(out, image + 9.5, 1e-5, 1e-6));
   EXPECT_THROW(data::sliding_window(image, [](const torch::Tensor& t) { return t.mean({2, 3}); }, o), std::invalid_argument);
 }
+
+TEST(DataTiler, TileShapeShrinksToTheMultipleOnlyWhereTheImageIsSmaller) {
+  data::TileOptions o;
+  o.tile = 512;
+  EXPECT_EQ(data::tile_shape(96, 700, o), (std::pair<int64_t, int64_t>{512, 512}));  // multiple 0: full tiles
+  o.multiple = 16;
+  EXPECT_EQ(data::tile_shape(96, 700, o), (std::pair<int64_t, int64_t>{96, 512}));
+  EXPECT_EQ(data::tile_shape(97, 40, o), (std::pair<int64_t, int64_t>{112, 48}));   // ceil(97 / 16) * 16, ceil(40 / 16) * 16
+  EXPECT_EQ(data::tile_shape(1, 511, o), (std::pair<int64_t, int64_t>{16, 512}));   // 511 -> 512, never above the tile
+  o.tile = 100;
+  o.multiple = 32;
+  EXPECT_EQ(data::tile_shape(99, 20, o), (std::pair<int64_t, int64_t>{100, 32}));   // 128 capped at the tile
+  o.multiple = -1;
+  EXPECT_THROW(data::tile_shape(10, 10, o), std::invalid_argument);
+}
+
+TEST(DataTiler, RectangularGaussianIsTheOuterProductOfTheAxes) {
+  // 6 x 10, sigma 0.75 and 1.25: each weight exp(-dy^2 / 2 sy^2 - dx^2 / 2 sx^2), relative to the
+  // four central pixels (dy = dx = 0.5), computed by hand.
+  const auto g = data::gaussian_importance(6, 10, 0.125);
+  ASSERT_EQ(g.sizes(), torch::IntArrayRef({6, 10}));
+  auto expected = [](double dy, double dx) {
+    const double sy = 0.75, sx = 1.25;
+    return std::exp(-(dy * dy - 0.25) / (2 * sy * sy) - (dx * dx - 0.25) / (2 * sx * sx));
+  };
+  EXPECT_NEAR(g[0][0].item<float>(), expected(2.5, 4.5), 1e-7);
+  EXPECT_NEAR(g[2][9].item<float>(), expected(0.5, 4.5), 1e-7);
+  EXPECT_NEAR(g[5][3].item<float>(), expected(2.5, 1.5), 1e-7);
+  EXPECT_FLOAT_EQ(g[2][4].item<float>(), 1.0f);
+  EXPECT_TRUE(torch::equal(data::gaussian_importance(16, 16, 0.125), data::gaussian_importance(16)));
+}
+
+TEST(DataTiler, SmallImagesGetTilesOfTheirOwnSizeRoundedToTheMultiple) {
+  torch::manual_seed(1);
+  const auto image = torch::randn({2, 21, 150});
+  data::TileOptions o;
+  o.tile = 64;
+  o.multiple = 8;
+  o.pad_value = -3.0;
+  std::vector<torch::Tensor> seen;
+  const auto out = data::sliding_window(image, [&](const torch::Tensor& t) {
+    seen.push_back(t.clone());
+    return t * 3;
+  }, o);
+  ASSERT_EQ(out.sizes(), image.sizes());
+  EXPECT_TRUE(torch::allclose(out, image * 3, 1e-5, 1e-6));
+  // Rows: 21 -> one 24-row tile, padded 1 row above and 2 below; columns: 150 in 64-wide tiles,
+  // ceil(86 / 32) + 1 = 4 of them, one call of 4.
+  ASSERT_EQ(seen.size(), 1u);
+  ASSERT_EQ(seen[0].sizes(), torch::IntArrayRef({4, 2, 24, 64}));
+  EXPECT_TRUE(torch::equal(seen[0][0].slice(1, 1, 22), image.slice(2, 0, 64)));
+  EXPECT_EQ(seen[0][0][0][0][0].item<float>(), -3.0f);
+  EXPECT_EQ(seen[0][0][0][23][0].item<float>(), -3.0f);
+}

@@ -319,8 +319,9 @@ TEST(Onnx, MetadataPropsHoldSkipzooJson) {
   EXPECT_EQ(meta["class_names"][2], "edge");
   EXPECT_EQ(meta["tile"], 128);
   EXPECT_EQ(meta["note"], "kept");
+  EXPECT_EQ(meta["model"]["input_multiple"], 4);  // 2^depth
   EXPECT_EQ(meta["onnx"], json::parse(R"({"opset": 13, "shapes": "multiple", "input": "input", "output": "logits",
-                                           "input_multiple": 4, "runtimes": "onnxruntime, opencv"})"));
+                                           "runtimes": "onnxruntime, opencv"})"));
   // The same fields as the TorchScript export, but for format and the onnx object.
   auto ts = json::parse(zoo::export_metadata(model, {false, options.metadata_json}));
   auto onnx_meta = meta;

@@ -44,10 +44,6 @@ struct OnnxOptions {
   std::string metadata_json = "{}";
 };
 
-/// The multiple of 2^depth (U-Net) or 32 (unet_resnet*) that `multiple` and `static` graphs
-/// expect H and W to be; 1 for the other models (any size).
-int64_t onnx_input_multiple(const Model& model);
-
 /// skipzoo.json for an ONNX file: export_metadata()'s, with "format": kOnnxExportFormat and
 /// "onnx": {opset, shapes, input, output, input_multiple, runtimes} ("onnxruntime, opencv" when
 /// OpenCV DNN can run it, "onnxruntime" for a U-Net with dynamic shapes). Throws as export_metadata() does,
@@ -56,7 +52,7 @@ std::string onnx_metadata(const Model& model, const OnnxOptions& options = {});
 
 /// The graph of model.net as export_onnx() writes it, output renamed to "logits", nothing
 /// checked or written. Throws std::invalid_argument for an opset outside 13..17, static sizes
-/// below 1, a static size that is not a multiple of onnx_input_multiple() (naming the module and
+/// below 1, a static size that is not a multiple of input_multiple() (registry.h) (naming the module and
 /// the option), static shapes for the MLP, and anything to_onnx() cannot express.
 OnnxGraph onnx_graph(const Model& model, const OnnxOptions& options = {});
 

@@ -61,4 +61,10 @@ Model create_model(const ModelConfig& config, c10::optional<uint64_t> seed = c10
 /// trainable_only, only those with requires_grad.
 int64_t count_parameters(const torch::nn::Module& module, bool trainable_only = false);
 
+/// The multiple of H and W the model computes without padding: 2^depth for a U-Net, 32 for
+/// unet_resnet*, 1 for the other models. The eager and TorchScript U-Nets pad their input to it
+/// themselves; ONNX `multiple` and `static` graphs need inputs that are multiples of it, and the
+/// tiler shrinks tiles for small images to it (data::TileOptions::multiple).
+int64_t input_multiple(const Model& model);
+
 }  // namespace skipzoo::models
