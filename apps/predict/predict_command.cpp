@@ -66,7 +66,10 @@ void add_model_flags(CLI::App* cmd, std::string& model, std::string& device, boo
 }
 
 void add_tile_flags(CLI::App* cmd, int64_t& tile, double& overlap, bool& tta, bool& no_tile) {
-  cmd->add_option("--tile", tile, "segmentation: sliding-window tile size (default: the run's)")->check(CLI::Range(8, 8192));
+  cmd->add_option("--tile", tile,
+                  "segmentation: sliding-window tile size (default: the run's; smaller images get tiles of "
+                  "their own size rounded up to the model's input multiple)")
+      ->check(CLI::Range(8, 8192));
   cmd->add_option("--overlap", overlap, "segmentation: tile overlap (default: the run's, usually 0.5)")
       ->check(CLI::Range(0.0, 0.95));
   cmd->add_flag("--tta", tta, "segmentation: average the four flips (test-time augmentation)");

@@ -213,7 +213,8 @@ void add_train_seg_command(CLI::App& train) {
   cmd->add_option("--pad", s->pad, "padding of images smaller than the patch: constant or reflect (masks: ignore)")
       ->capture_default_str()
       ->check(CLI::IsMember({"constant", "reflect"}));
-  cmd->add_option("--tile", s->tile, "validation and inference tile size (default: the patch size, at least 512)")
+  cmd->add_option("--tile", s->tile, "validation and inference tile size (default: the patch size, at least 512; smaller "
+                  "images get tiles of their own size rounded up to the model's input multiple)")
       ->check(CLI::Range(8, 8192));
   cmd->add_option("--overlap", s->overlap, "validation tile overlap")->capture_default_str()->check(CLI::Range(0.0, 0.95));
   cmd->add_flag("--val-tta", s->val_tta, "validate with flip test-time augmentation");
