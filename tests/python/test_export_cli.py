@@ -40,7 +40,8 @@ def test_torchvision_weights_give_torchvision_logits(cli, tmp_path, name):
     run([cli, "export", "--model", name, "--weights", tmp_path / "tv.pt", "--out", tmp_path / "m.ts",
          "--state-dict", tmp_path / "sd.pt", "--metadata", json.dumps({"normalization": IMAGENET_NORM})])
     module, meta = load_export(tmp_path / "m.ts")
-    assert meta["model"] == {"name": name, "classes": 1000, "in_channels": 3, "options": meta["model"]["options"]}
+    assert meta["model"] == {"name": name, "classes": 1000, "in_channels": 3, "options": meta["model"]["options"],
+                             "input_multiple": 1}
     assert meta["normalization"] == IMAGENET_NORM and meta["task"] == "classification"
     x = torch.randn(2, 3, 64, 80)
     with torch.no_grad():
