@@ -45,7 +45,7 @@ struct OnnxOptions {
 };
 
 /// skipzoo.json for an ONNX file: export_metadata()'s, with "format": kOnnxExportFormat and
-/// "onnx": {opset, shapes, input, output, input_multiple, runtimes} ("onnxruntime, opencv" when
+/// "onnx": {opset, shapes, input, output, runtimes} ("onnxruntime, opencv" when
 /// OpenCV DNN can run it, "onnxruntime" for a U-Net with dynamic shapes). Throws as export_metadata() does,
 /// and std::invalid_argument when metadata_json sets "onnx".
 std::string onnx_metadata(const Model& model, const OnnxOptions& options = {});
