@@ -15,20 +15,34 @@ bool LoaderSource::next(Batch& batch) {
   return true;
 }
 
+std::pair<size_t, size_t> TaskHooks::share_of(size_t n) const {
+  if (!ranks_) return {0, n};
+  const auto rank = static_cast<size_t>(ranks_->rank()), ranks = static_cast<size_t>(ranks_->world_size());
+  return {n * rank / ranks, n * (rank + 1) / ranks};
+}
+
 nlohmann::json SegTask::validate(const ForwardFn& forward, const torch::Device& device, const std::string& dir,
                                  int64_t epoch) {
   auto inference = o_.inference;
   inference.device = device;
+  const auto [first, last] = share_of(o_.val.size());
+  const std::vector<data::SegmentationSample> mine(o_.val.begin() + static_cast<std::ptrdiff_t>(first),
+                                                   o_.val.begin() + static_cast<std::ptrdiff_t>(last));
   const fs::path overlay_dir = fs::path(dir) / "overlays";
-  auto sink = [&](size_t i, const cv::Mat& image, const cv::Mat& truth, const cv::Mat& pred) {
-    if (static_cast<int64_t>(i) >= o_.overlays) return;
+  auto sink = [&](size_t k, const cv::Mat& image, const cv::Mat& truth, const cv::Mat& pred) {
+    const size_t i = first + k;
+    if (dir.empty() || static_cast<int64_t>(i) >= o_.overlays) return;
     fs::create_directories(overlay_dir);
     std::ostringstream name;
     name << "epoch_" << std::setw(3) << std::setfill('0') << epoch + 1 << "_" << fs::path(o_.val[i].image).stem().string()
          << ".png";
     data::write_image((overlay_dir / name.str()).string(), overlay_panel(image, truth, pred));
   };
-  auto cm = evaluate_segmentation(forward, o_.val, o_.mapping, o_.classes, inference, sink);
+  auto cm = evaluate_segmentation(forward, mine, o_.mapping, o_.classes, inference, sink);
+  if (ranks_) {
+    auto counts = cm.counts();  // the matrix's own storage: summed in place over the ranks
+    ranks_->sum_(counts);
+  }
   return segmentation_metrics(cm);
 }
 
@@ -43,10 +57,22 @@ nlohmann::json ClsTask::validate(const ForwardFn& forward, const torch::Device& 
     images.push_back(s.image);
     labels.push_back(s.label);
   }
-  const auto probs = classify_images(forward, images, inference);
+  const auto [first, last] = share_of(images.size());
+  const std::vector<std::string> mine(images.begin() + static_cast<std::ptrdiff_t>(first),
+                                      images.begin() + static_cast<std::ptrdiff_t>(last));
+  auto probs = mine.empty() ? torch::Tensor() : classify_images(forward, mine, inference);
+  if (ranks_) {  // every rank's rows in one [N, K] matrix, zero elsewhere, summed over the ranks
+    auto all = torch::zeros({static_cast<int64_t>(images.size()), static_cast<int64_t>(o_.class_names.size())},
+                            torch::kFloat);
+    if (probs.defined()) all.slice(0, static_cast<int64_t>(first), static_cast<int64_t>(last)).copy_(probs);
+    ranks_->sum_(all);
+    probs = all;
+  }
   const auto truth = torch::tensor(labels, torch::kLong);
   auto metrics = classification_metrics(probs, truth, o_.class_names);
-  write_confusion(dir, confusion_of(probs, truth, static_cast<int64_t>(o_.class_names.size())), o_.class_names);
+  if (!dir.empty()) {
+    write_confusion(dir, confusion_of(probs, truth, static_cast<int64_t>(o_.class_names.size())), o_.class_names);
+  }
   metrics.erase("confusion");  // in confusion.csv; the history keeps the scalars
   return metrics;
 }

@@ -38,7 +38,8 @@ class SegTask : public TaskHooks {
  public:
   explicit SegTask(SegTaskOptions options) : o_(std::move(options)) {}
   torch::Tensor loss(const torch::Tensor& logits, const torch::Tensor& targets) override {
-    return segmentation_loss(logits, targets, o_.loss);
+    if (!ranks_) return segmentation_loss(logits, targets, o_.loss);
+    return segmentation_loss(logits, targets, o_.loss, [this](const torch::Tensor& t) { return ranks_->sum(t); });
   }
   nlohmann::json validate(const std::function<torch::Tensor(const torch::Tensor&)>& forward,
                           const torch::Device& device, const std::string& dir, int64_t epoch) override;
@@ -59,6 +60,7 @@ class ClsTask : public TaskHooks {
  public:
   explicit ClsTask(ClsTaskOptions options) : o_(std::move(options)) {}
   torch::Tensor loss(const torch::Tensor& logits, const torch::Tensor& targets) override {
+    // A mean over this rank's share: equal shares, so the Reducer's average is the batch's mean.
     return classification_loss(logits, targets, o_.label_smoothing);
   }
   // top1/top5/per-class accuracy; writes confusion.csv and confusion.png into the run dir.

@@ -44,7 +44,8 @@ void to_json(nlohmann::json& j, const TrainOptions& o) {
        {"device", o.device},
        {"amp", o.amp},
        {"layout", layout_name(o.layout)},
-       {"weight_average", o.weight_average}};
+       {"weight_average", o.weight_average},
+       {"sync_bn", o.distributed.sync_bn}};
 }
 
 void from_json(const nlohmann::json& j, TrainOptions& o) {
@@ -60,6 +61,7 @@ void from_json(const nlohmann::json& j, TrainOptions& o) {
   o.amp = j.value("amp", o.amp);
   o.layout = parse_layout(j.value("layout", layout_name(o.layout)));
   o.weight_average = j.value("weight_average", o.weight_average);
+  o.distributed.sync_bn = j.value("sync_bn", o.distributed.sync_bn);
 }
 
 double process_seconds() {
@@ -94,7 +96,7 @@ struct Trainer::Epoch {
 };
 
 Trainer::Trainer(models::Model& model, BatchSource& data, TaskHooks& task, TrainOptions options, nlohmann::json config,
-                 std::string run_dir)
+                 std::string run_dir, Distributed* group)
     : model_(model),
       data_(data),
       task_(task),
@@ -102,11 +104,13 @@ Trainer::Trainer(models::Model& model, BatchSource& data, TaskHooks& task, Train
       config_(std::move(config)),
       run_dir_(std::move(run_dir)),
       device_(options_.device),
-      pacer_(PaceOptions{}) {
+      pacer_(PaceOptions{}),
+      group_(group) {
   if (device_.is_cuda() && !torch::cuda::is_available()) {
     throw std::runtime_error("device cuda: no CUDA device is available to this LibTorch build");
   }
   if (data_.batches_per_epoch() < 1) throw std::runtime_error("the training data yields no batch");
+  task_.distribute(group_);
   model_.module().to(device_);
   optimizer_ = make_optimizer(model_.module(), options_.optimizer);
   state_.config_json = config_.dump();
@@ -144,8 +148,12 @@ const LayoutChoice& Trainer::prepare() {
   if (!data_.next(batch)) throw std::runtime_error("the training data yields no batch");
   const auto inputs = batch.inputs.to(device_), targets = batch.targets.to(device_);
   const bool amp = options_.amp && device_.is_cuda();
-  if (inputs.dim() != 4) {  // vector inputs: no layout to choose
+  if (inputs.dim() != 4 || (group_ && !group_->is_main())) {  // vector inputs; or rank 0 measures for all
     layout_ = choose_layout(Layout::Contiguous, {}, {});
+    if (group_ && inputs.dim() == 4) {
+      layout_.channels_last = group_->rank0(0) != 0;
+      apply_layout(model_, layout_.channels_last);
+    }
   } else {
     // The timed passes are real training passes: keep BatchNorm's running statistics as they were.
     std::vector<torch::Tensor> buffers;
@@ -161,6 +169,7 @@ const LayoutChoice& Trainer::prepare() {
       for (size_t i = 0; i < buffers.size(); ++i) now[i].copy_(buffers[i]);
     }
     module.zero_grad(/*set_to_none=*/true);
+    if (group_) layout_.channels_last = group_->rank0(layout_.channels_last) != 0;  // rank 0 measured for all
     apply_layout(model_, layout_.channels_last);
     if (layout_.times) {
       pacer_.expect_step(1.1 * (layout_.channels_last ? layout_.times->channels_last : layout_.times->contiguous));
@@ -168,6 +177,9 @@ const LayoutChoice& Trainer::prepare() {
   }
   config_["layout"] = layout_.to_json();
   state_.config_json = config_.dump();
+  // After the layout (the Reducer's buckets follow the parameters' strides): rank 0's weights and
+  // buffers everywhere, then gradients averaged over the ranks at every step.
+  if (group_) parallel_ = group_->data_parallel(module);
   if (options_.weight_average > 0) {  // made in the chosen layout, from the weights as they are now
     average_ = std::make_unique<WeightAverage>(module, options_.weight_average);
     if (!resumed_average_.empty()) {
@@ -205,6 +217,7 @@ std::string Trainer::last_good_checkpoint() const {
 }
 
 double Trainer::save(const std::string& name) {
+  if (!writes()) return 0;
   // Never write a state that cannot be used: the checkpoint, and every export made from it.
   if (const auto bad = first_non_finite(model_.module()); !bad.empty()) {
     throw NonFiniteLoss("the model's '" + bad + "' holds inf or NaN at epoch " + std::to_string(state_.epoch + 1) +
@@ -229,7 +242,7 @@ nlohmann::json Trainer::validate(int64_t epoch) {
         c10::InferenceMode guard;
         return model_.forward(channels_last && x.dim() == 4 ? x.contiguous(at::MemoryFormat::ChannelsLast) : x);
       },
-      device_, run_dir_, epoch);
+      device_, writes() ? run_dir_ : "", epoch);
   model_.module().train();
   return metrics;
 }
@@ -245,9 +258,17 @@ double Trainer::train_step(const Batch& batch, double lr, Epoch& sums) {
   torch::Tensor loss;
   {
     AutocastGuard autocast(device_, options_.amp && device_.is_cuda());
-    loss = task_.loss(model_.forward(inputs), targets);
+    if (parallel_) parallel_->before_forward();
+    const auto logits = model_.forward(inputs);
+    if (parallel_) parallel_->after_forward();
+    loss = task_.loss(logits, targets);
   }
-  const double value = loss.item<double>();
+  double value = loss.item<double>();
+  if (group_) {  // the global batch's mean loss, so every rank takes the same decision below
+    auto mean = torch::tensor({value / group_->world_size()}, torch::kDouble);
+    group_->sum_(mean);
+    value = mean.item<double>();
+  }
   if (!std::isfinite(value)) {
     throw NonFiniteLoss("the loss became " + std::to_string(value) + " at epoch " + std::to_string(state_.epoch + 1) +
                         ", step " + std::to_string(state_.step + 1) +
@@ -281,9 +302,10 @@ TrainResult Trainer::run() {
 
   bool final_step_done = false;  // the schedule's last step (lr at its floor) has been taken
   bool finished = false;
-  while (!finished && !stop_requested()) {
+  while (!finished && !(stop_ = agree_to_stop())) {
     const int64_t epoch = state_.epoch;
     int64_t planned = total_steps();
+    if (group_) planned = group_->rank0(planned);  // clocks differ: rank 0's plan is the run's
     if (!budget && state_.step >= planned) break;
     const int64_t per_epoch = data_.batches_per_epoch();
     const int64_t batches = budget ? per_epoch : std::min(per_epoch, state_.batch + (planned - state_.step));
@@ -297,6 +319,7 @@ TrainResult Trainer::run() {
       const double start = run_time();
       if (budget) {
         planned = total_steps();
+        if (group_) planned = group_->rank0(planned);
         // Out of time, but the last step taken was not the schedule's last (a step ran long):
         // take one more at the floor, so the budget is overrun by at most that one step.
         if (planned <= state_.step) planned = state_.step + 1;
@@ -319,14 +342,15 @@ TrainResult Trainer::run() {
       sums.logging += end - ran;
       sums.seconds += end - start;
       pacer_.record_step(end - start);
-      if (stop_requested()) break;
+      stop_ = agree_to_stop();
+      if (stop_) break;
       // The schedule's last step is taken: the run ends here even if the estimate of the steps
       // that fit has grown since (re-fitting would raise the lr from its floor again), and it
       // never opens an epoch without a step.
       if (budget && final_step_done) break;
     }
     const bool out_of_time = budget && final_step_done;
-    if (stop_requested() && state_.batch < batches && !out_of_time) {  // interrupted mid-epoch: resume continues here
+    if (stop_ && state_.batch < batches && !out_of_time) {  // interrupted mid-epoch: resume continues here
       progress.finish("interrupted at batch " + std::to_string(state_.batch) + "/" + std::to_string(batches));
       state_.epoch_json = sums.to_json().dump();
       save("last.ckpt");
@@ -336,14 +360,21 @@ TrainResult Trainer::run() {
     finished = budget ? out_of_time : state_.step >= planned;
     progress.finish(end_epoch(sums, finished, result));
   }
-  write_run_logs(run_dir_, nlohmann::json::parse(state_.history_json), task_.main_metric());  // the last row's times
-  result.interrupted = result.interrupted || (stop_requested() && !finished);
+  if (writes()) write_run_logs(run_dir_, nlohmann::json::parse(state_.history_json), task_.main_metric());  // the last row's times
+  result.interrupted = result.interrupted || (stop_ && !finished);
   result.epochs_done = state_.epoch;
   result.steps_done = state_.step;
   result.best_metric = state_.best_metric;
   result.best_epoch = state_.best_epoch;
   result.run_seconds = run_time();
   return result;
+}
+
+bool Trainer::agree_to_stop() {
+  if (!group_) return stop_requested();
+  auto asked = torch::tensor({static_cast<int64_t>(stop_requested())}, torch::kLong);
+  group_->sum_(asked);
+  return asked.item<int64_t>() > 0;
 }
 
 std::string Trainer::end_epoch(Epoch& sums, bool last, TrainResult& result) {
@@ -365,7 +396,8 @@ std::string Trainer::end_epoch(Epoch& sums, bool last, TrainResult& result) {
   state_.batch = 0;
   state_.epoch_json = "{}";
   double validation = 0, checkpoint = 0;
-  const bool validating = pacer_.validate_after(epoch + 1, state_.step, run_time(), last);
+  bool validating = pacer_.validate_after(epoch + 1, state_.step, run_time(), last);
+  if (group_) validating = group_->rank0(validating) != 0;
   bool best = false;
   if (validating) {
     const double start = run_time();
@@ -391,12 +423,12 @@ std::string Trainer::end_epoch(Epoch& sums, bool last, TrainResult& result) {
   state_.history_json = history.dump();
   if (best) checkpoint += save("best.ckpt");
   if (validating && average_) average_->swap();
-  if (last || validating || stop_requested() || pacer_.checkpoint_due(run_time())) {
+  if (last || validating || stop_ || pacer_.checkpoint_due(run_time())) {
     checkpoint += save("last.ckpt");
     pacer_.saved_at(run_time());
   }
   const double log_start = run_time();
-  write_run_logs(run_dir_, history, task_.main_metric());
+  if (writes()) write_run_logs(run_dir_, history, task_.main_metric());
   const double logging = run_time() - log_start;
   pacer_.record_overhead(checkpoint + logging);
   // This epoch's own checkpoint and log times reach the files with the next write.

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "engine/checkpoint.h"
+#include "engine/distributed.h"
 #include "engine/layout.h"
 #include "engine/optim.h"
 #include "engine/pacing.h"
@@ -41,6 +42,15 @@ class TaskHooks {
   virtual nlohmann::json validate(const std::function<torch::Tensor(const torch::Tensor&)>& forward,
                                   const torch::Device& device, const std::string& dir, int64_t epoch) = 0;
   virtual std::string main_metric() const = 0;
+  // Data-parallel runs: the ranks (null: one process). The loss completes its batch sums over
+  // them; validation takes this rank's share of the images, and every rank returns the metrics
+  // of the whole set. `dir` is empty on the ranks that write no files.
+  void distribute(RankGroup* ranks) { ranks_ = ranks; }
+
+ protected:
+  RankGroup* ranks_ = nullptr;
+  // This rank's share of `n` validation items: [first, last), in order.
+  std::pair<size_t, size_t> share_of(size_t n) const;
 };
 
 struct TrainOptions {
@@ -61,6 +71,7 @@ struct TrainOptions {
   double weight_average = 0;     // > 0: validate, keep as best.ckpt and export an exponential moving
                                  // average of the weights with this decay per step; 0: the weights
   std::string layout_cache = default_layout_cache();  // not part of the run's configuration
+  DistOptions distributed;  // data-parallel settings (config.json keeps sync_bn; the rest is the launch's)
 };
 // The run's configuration (config.json "train"): every field but layout_cache; from_json keeps
 // the defaults of missing keys and throws std::invalid_argument for unknown enum names.
@@ -86,8 +97,10 @@ class NonFiniteLoss : public std::runtime_error {
 class Trainer {
  public:
   // `config` holds every resolved option of the run; it is stored in each checkpoint.
+  // `group`: the ranks of a data-parallel run (null: one process). Every rank runs a Trainer;
+  // rank 0 alone writes the run directory and prints.
   Trainer(models::Model& model, BatchSource& data, TaskHooks& task, TrainOptions options, nlohmann::json config,
-          std::string run_dir);
+          std::string run_dir, Distributed* group = nullptr);
   // Continues a run from its checkpoint (weights, optimizer, position, history, RNG, run time).
   void resume(CheckpointReader& checkpoint);
   // Chooses the layout (options.layout; `auto` times a few passes of the first batch) and puts
@@ -107,6 +120,8 @@ class Trainer {
   nlohmann::json validate(int64_t epoch);
   double train_step(const Batch& batch, double lr, Epoch& sums);  // returns the loss
   std::string end_epoch(Epoch& sums, bool last, TrainResult& result);  // returns the summary line
+  bool writes() const { return !group_ || group_->is_main(); }  // this process writes the run's files
+  bool agree_to_stop();  // a stop was asked on any rank (the ranks stop at the same step)
 
   models::Model& model_;
   BatchSource& data_;
@@ -123,6 +138,9 @@ class Trainer {
   std::vector<torch::Tensor> resumed_average_;  // from a checkpoint, until the average exists
   bool prepared_ = false;
   double earlier_sessions_ = 0;  // run time before this process (a resumed run)
+  Distributed* group_ = nullptr;
+  std::unique_ptr<DataParallel> parallel_;
+  bool stop_ = false;  // agreed by every rank
 };
 
 // Seconds since the process started (steady clock): a time budget counts from there.

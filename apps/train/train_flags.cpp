@@ -45,7 +45,7 @@ void add_train_flags(CLI::App* cmd, RunFlags& r, TrainOptions& o) {
       ->check(duration)
       ->excludes(epochs)
       ->excludes(iters);
-  cmd->add_option("--batch", r.batch, "batch size")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--batch", r.batch, "batch size (data-parallel: the global batch, shared by the ranks)")->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--optimizer", o.optimizer.kind, "adamw or sgd (Nesterov momentum)")
       ->transform(choices({OptimizerKind::AdamW, OptimizerKind::SGD}, optimizer_name))
       ->default_str(optimizer_name(o.optimizer.kind));
@@ -102,6 +102,21 @@ void add_train_flags(CLI::App* cmd, RunFlags& r, TrainOptions& o) {
                   "augmentation: default, light (flips and quarter turns), off, full, or JSON overriding the defaults")
       ->capture_default_str();
   cmd->add_flag("--no-export", r.no_export, "do not write model.ts at the end");
+  auto& d = o.distributed;
+  cmd->add_option("--nproc", d.nproc,
+                  "data-parallel: start N ranks on this machine (each with cores/N --threads); torchrun, Slurm and "
+                  "mpirun launch ranks through their variables instead (docs/distributed.md)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--backend", d.backend, "data-parallel collectives: auto (gloo on the CPU), gloo or nccl")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "gloo", "nccl"}));
+  cmd->add_option("--dist-timeout", d.timeout_s,
+                  "seconds: data-parallel ranks must join, and every collective finish, within this; a lost rank "
+                  "ends the others' run after at most this long")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 86400.0));
+  cmd->add_flag("--sync-bn", d.sync_bn, "data-parallel: BatchNorm statistics over the global batch, not each rank's share");
 }
 
 namespace {

@@ -3,7 +3,9 @@
 #include <skipzoo/models/export.h>
 #include <skipzoo/models/weights.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "cli/model_flags.h"
@@ -42,6 +44,9 @@ std::unique_ptr<CheckpointReader> open_resume(TrainTask& task, RunFlags& run, Tr
     run.workers = keep_run.workers;
     train.device = keep_train.device;
     train.layout_cache = keep_train.layout_cache;
+    const bool sync_bn = train.distributed.sync_bn;  // changes the model's training; the rest is the launch's
+    train.distributed = keep_train.distributed;
+    train.distributed.sync_bn = sync_bn;
     if (cmd->count("--epochs") || cmd->count("--iters") || cmd->count("--time")) {
       train.epochs = keep_train.epochs;
       train.iters = keep_train.iters;
@@ -65,6 +70,33 @@ models::Model make_model(const RunFlags& r, int64_t classes, int64_t channels, c
     auto report = models::load_weights(model.module(), r.weights, load);
     std::cout << "weights: " << report.loaded.size() << " tensors from " << r.weights
               << (report.skipped.empty() ? "" : ", head kept") << "\n";
+  }
+  return model;
+}
+
+// --sync-bn: the model again with "norm": "manual" when it has torch::nn::BatchNorm layers (the
+// same state dict and the same exports; config.json records "manual"), its BatchNorm layers then
+// synchronised over the ranks.
+models::Model with_synchronized_batch_norm(models::Model model, RunFlags r, int64_t classes, int64_t channels,
+                                           const std::string& task, RankGroup& group) {
+  bool torch_batch_norm = false;
+  for (const auto& m : model.module().modules()) {
+    torch_batch_norm = torch_batch_norm || dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get()) ||
+                       dynamic_cast<torch::nn::BatchNorm1dImpl*>(m.get());
+  }
+  if (torch_batch_norm) {
+    auto options = nlohmann::json::parse(r.options);
+    options.erase("batchnorm");
+    options["norm"] = "manual";
+    r.options = options.dump();
+    model = make_model(r, classes, channels, task);
+  }
+  const int layers = synchronize_batch_norm(model.module(), group);
+  if (layers == 0) {
+    std::cerr << "skipzoo: warning: --sync-bn: --model " << r.model << " has no BatchNorm layer to synchronise\n";
+  } else {
+    std::cout << "sync-bn: " << layers << " BatchNorm layers take their statistics over the " << group.world_size()
+              << " ranks' batches\n";
   }
   return model;
 }
@@ -129,7 +161,29 @@ data::ImageReadOptions channel_policy(const std::string& channels, bool any_colo
 
 void relax_for_resume(CLI::App* cmd) { cmd->get_option("--data")->required(false); }
 
-void run_training(TrainTask& task, RunFlags run, TrainOptions train, DataFlags data, const CLI::App* cmd) {
+namespace {
+
+// The command line after the program name, without --nproc (for the ranks --nproc starts).
+std::vector<std::string> rank_arguments(bool& threads_given) {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::vector<std::string> args;
+  for (std::string arg; std::getline(in, arg, '\0');) args.push_back(arg);
+  std::vector<std::string> out;
+  threads_given = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--nproc") {
+      ++i;  // and its value
+    } else if (args[i].rfind("--nproc=", 0) != 0) {
+      threads_given = threads_given || args[i] == "--threads" || args[i].rfind("--threads=", 0) == 0;
+      out.push_back(args[i]);
+    }
+  }
+  return out;
+}
+
+// One process's share of the run: all of it, or one rank's (`group`).
+void train_process(TrainTask& task, RunFlags run, TrainOptions train, DataFlags data, const CLI::App* cmd,
+                   Distributed* group) {
   auto resumed = open_resume(task, run, train, data, cmd);
   if (run.out.empty()) throw UsageError("--out RUN_DIR is required (or --resume RUN_DIR)");
   if (data.data.empty()) throw UsageError("--data DIR is required");
@@ -140,11 +194,23 @@ void run_training(TrainTask& task, RunFlags run, TrainOptions train, DataFlags d
   }
   auto input = resolve_input(run, task);
   auto model = make_model(run, task.classes(), input.channels, task.name());
+  if (group && train.distributed.sync_bn) {
+    model = with_synchronized_batch_norm(std::move(model), run, task.classes(), input.channels, task.name(), *group);
+  }
   input.input_multiple = models::input_multiple(model);
   data::LoaderOptions loader;
   loader.batch_size = run.batch;
   loader.workers = run.workers;
   loader.seed = run.seed;
+  if (group) {
+    if (run.batch % group->world_size() != 0) {
+      throw UsageError("--batch " + std::to_string(run.batch) + " is the global batch: it must be a multiple of the " +
+                       std::to_string(group->world_size()) + " ranks");
+    }
+    loader.rank = group->rank();
+    loader.world_size = group->world_size();
+  }
+  const bool writer = !group || group->is_main();  // rank 0 alone writes the run directory
   LoaderSource batches(std::make_unique<data::Loader>(task.samples(run, input), loader));
   const auto hooks = task.hooks(run, input);
   const auto deploy = task.deploy(run, input);
@@ -158,13 +224,20 @@ void run_training(TrainTask& task, RunFlags run, TrainOptions train, DataFlags d
                                  {"metadata", nlohmann::json::parse(deploy.to_json())}};
 
   // Before the first file of the run is written: one training per run directory.
-  fs::create_directories(run.out);
-  const RunLock lock(run.out);
-  if (const auto freed = remove_stale_temporaries(run.out)) {
-    std::cout << "removed " << (freed + (1 << 20) - 1) / (1 << 20)
-              << " MiB of half-written files an interrupted run left in " << run.out << "\n";
+  std::unique_ptr<RunLock> lock;
+  if (writer) {
+    fs::create_directories(run.out);
+    lock = std::make_unique<RunLock>(run.out);
+    if (const auto freed = remove_stale_temporaries(run.out)) {
+      std::cout << "removed " << (freed + (1 << 20) - 1) / (1 << 20)
+                << " MiB of half-written files an interrupted run left in " << run.out << "\n";
+    }
   }
-  Trainer trainer(model, batches, *hooks, train, config, run.out);
+  if (group) {
+    std::cout << "data-parallel: " << group->world_size() << " ranks, a global batch of " << run.batch << " ("
+              << run.batch / group->world_size() << " per rank)\n";
+  }
+  Trainer trainer(model, batches, *hooks, train, config, run.out, group);
   if (resumed) {
     trainer.resume(*resumed);
     const auto& s = resumed->state();
@@ -179,7 +252,7 @@ void run_training(TrainTask& task, RunFlags run, TrainOptions train, DataFlags d
   TrainResult result;
   try {
     trainer.prepare();  // the layout, recorded in config.json
-    write_json((fs::path(run.out) / "config.json").string(), trainer.config());
+    if (writer) write_json((fs::path(run.out) / "config.json").string(), trainer.config());
     result = trainer.run();
   } catch (const c10::Error& e) {
     // BatchNorm needs two values per channel: one image whose maps shrink to 1x1 has one.
@@ -193,6 +266,7 @@ void run_training(TrainTask& task, RunFlags run, TrainOptions train, DataFlags d
               << "; continue with --resume " << run.out << "\n";
     throw ExitStatus{130};
   }
+  if (!writer) return;
   const auto best = fs::path(run.out) / "best.ckpt";
   const auto source = fs::exists(best) ? best : fs::path(run.out) / "last.ckpt";
   if (!run.no_export) export_checkpoint(source.string(), (fs::path(run.out) / "model.ts").string(), false);
@@ -204,6 +278,32 @@ void run_training(TrainTask& task, RunFlags run, TrainOptions train, DataFlags d
   }
   std::cout << "\n  run directory: " << run.out << " (" << source.filename().string() << ", metrics.csv, curves.png"
             << (run.no_export ? "" : ", model.ts") << ")\n";
+}
+
+}  // namespace
+
+void run_training(TrainTask& task, RunFlags run, TrainOptions train, DataFlags data, const CLI::App* cmd) {
+  if (train.distributed.nproc > 1) {
+    bool threads_given = false;
+    const auto args = rank_arguments(threads_given);
+    throw ExitStatus{launch_local_ranks(train.distributed.nproc, args, threads_given, train.distributed.timeout_s + 10)};
+  }
+  LaunchEnv env;
+  try {
+    env = launch_env([](const char* name) { return std::getenv(name); });
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  if (!env.distributed()) return train_process(task, run, train, data, cmd, nullptr);
+  std::unique_ptr<Distributed> group;
+  try {
+    group = Distributed::join(env, train.distributed);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
+                             " could not join the run: " + e.what());
+  }
+  if (!group->is_main()) std::cout.setstate(std::ios::badbit);  // rank 0 prints the progress
+  run_rank(*group, [&] { train_process(task, run, train, data, cmd, group.get()); });
 }
 
 }  // namespace skipzoo::app

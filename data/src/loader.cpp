@@ -41,9 +41,16 @@ struct Loader::State {
   std::vector<std::thread> workers;
   double wait_total = 0, wait_epoch = 0;
 
+  // Positions count this rank's samples: `share` per batch, the slots from `first_slot` on of
+  // the global batch. One process: share = batch_size, first_slot = 0.
+  int64_t share = 0, first_slot = 0;
+
   int64_t batch_size_of(int64_t b) const {
-    return options.drop_last ? options.batch_size
-                             : std::min(options.batch_size, source->size() - b * options.batch_size);
+    return options.drop_last ? share : std::min(share, source->size() - b * share);
+  }
+  // The one-process position (which fixes the sample and its generator) of this rank's `position`.
+  int64_t global_position(int64_t position) const {
+    return position / share * options.batch_size + first_slot + position % share;
   }
 
   // Called with the mutex held: the slot of batch b, allocated on first use.
@@ -66,11 +73,13 @@ struct Loader::State {
   // Makes the sample at `position` into its slot. Called without the mutex.
   std::exception_ptr make(int64_t position, uint64_t epoch_seed, const std::vector<int64_t>& order_of,
                           const Batch& batch) const {
-    const int64_t b = position / options.batch_size, slot = position % options.batch_size;
-    const int64_t sample = sample_at(order_of, position);
+    const int64_t b = position / share, row = position % share, global = global_position(position);
+    const int64_t sample = sample_at(order_of, global);
     try {
-      Rng rng = Rng::for_sample(options.seed, epoch_seed, static_cast<uint64_t>(position));
-      source->fill(sample, slot, batch_size_of(b), rng, batch.images[slot], batch.targets[slot]);
+      Rng rng = Rng::for_sample(options.seed, epoch_seed, static_cast<uint64_t>(global));
+      // The sample's slot in the whole batch: foreground oversampling takes the batch's last slots.
+      const int64_t batch_size = options.world_size > 1 ? options.batch_size : batch_size_of(b);
+      source->fill(sample, first_slot + row, batch_size, rng, batch.images[row], batch.targets[row]);
     } catch (...) {
       return std::current_exception();
     }
@@ -87,20 +96,21 @@ struct Loader::State {
     for (;;) {
       work_cv.wait(lock, [&] {
         return stop || (started && next_position < end_position &&
-                        next_position / options.batch_size < cursor + static_cast<int64_t>(slots.size()));
+                        next_position / share < cursor + static_cast<int64_t>(slots.size()));
       });
       if (stop) return;
       const int64_t position = next_position++;
       const uint64_t gen = generation;
       const auto e = static_cast<uint64_t>(epoch);
-      Slot& s = slot_for(position / options.batch_size);
+      Slot& s = slot_for(position / share);
       const Batch batch = s.out;  // tensor handles keep the memory alive if the slot is reused
       const auto order_of = order;
       lock.unlock();
       auto error = make(position, e, *order_of, batch);
       lock.lock();
       if (gen != generation) continue;
-      s.out.items[static_cast<size_t>(position % options.batch_size)] = source->item_of(sample_at(*order_of, position));
+      s.out.items[static_cast<size_t>(position % share)] =
+          source->item_of(sample_at(*order_of, global_position(position)));
       if (error && !s.error) s.error = error;
       if (--s.remaining == 0) ready_cv.notify_all();
     }
@@ -112,9 +122,17 @@ Loader::Loader(std::shared_ptr<const SampleSource> source, LoaderOptions options
   if (source->size() < 1) throw DataError("the loader has no samples (empty dataset)");
   if (options.batch_size < 1 || options.prefetch < 1 || options.workers < 0)
     throw std::invalid_argument("Loader: batch_size and prefetch must be >= 1, workers >= 0");
+  if (options.world_size < 1 || options.rank < 0 || options.rank >= options.world_size)
+    throw std::invalid_argument("Loader: rank " + std::to_string(options.rank) + " is not in 0.." +
+                                std::to_string(options.world_size - 1));
+  if (options.world_size > 1 && (!options.drop_last || options.batch_size % options.world_size != 0))
+    throw std::invalid_argument("Loader: a batch of " + std::to_string(options.batch_size) +
+                                " cannot be shared evenly by " + std::to_string(options.world_size) + " ranks");
   auto& s = *state_;
   s.source = std::move(source);
   s.options = options;
+  s.share = options.batch_size / options.world_size;
+  s.first_slot = options.rank * s.share;
   const int64_t n = s.source->size(), b = options.batch_size;
   s.batches = options.drop_last ? std::max<int64_t>(1, n / b) : (n + b - 1) / b;
   s.slots.resize(static_cast<size_t>(options.prefetch));
@@ -151,8 +169,8 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
     s.epoch = epoch;
     s.order = std::make_shared<const std::vector<int64_t>>(std::move(order));
     s.cursor = first_batch;
-    s.next_position = first_batch * s.options.batch_size;
-    s.end_position = s.options.drop_last ? s.batches * s.options.batch_size : n;
+    s.next_position = first_batch * s.share;
+    s.end_position = s.options.drop_last ? s.batches * s.share : n;
     for (auto& slot : s.slots) slot = Slot();
     s.wait_epoch = 0;
   }
@@ -171,10 +189,11 @@ bool Loader::next(Batch& batch) {
     slot = &s.slot_for(b);
     const int64_t n = s.batch_size_of(b);
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t position = b * s.options.batch_size + i;
+      const int64_t position = b * s.share + i;
       auto error = s.make(position, static_cast<uint64_t>(s.epoch), *s.order, slot->out);
       if (error && !slot->error) slot->error = error;
-      slot->out.items[static_cast<size_t>(i)] = s.source->item_of(State::sample_at(*s.order, position));
+      slot->out.items[static_cast<size_t>(i)] =
+          s.source->item_of(State::sample_at(*s.order, s.global_position(position)));
     }
   } else {
     s.ready_cv.wait(lock, [&] {

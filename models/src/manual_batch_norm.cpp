@@ -1,6 +1,8 @@
 #include <skipzoo/models/manual_batch_norm.h>
 #include <torch/version.h>
 
+#include <cmath>
+
 namespace skipzoo::models {
 
 namespace {
@@ -23,12 +25,29 @@ torch::Tensor per_channel(const torch::Tensor& v, int64_t dims) {
 
 torch::autograd::variable_list ManualBatchNormFunction::forward(torch::autograd::AutogradContext* ctx,
                                                                 const torch::Tensor& x, const torch::Tensor& gamma,
-                                                                const torch::Tensor& delta, double eps) {
+                                                                const torch::Tensor& delta, double eps,
+                                                                const ReplicaSum* replicas) {
   const auto dims = reduced_dims(x);
-  const auto f1 = x.mean(dims, /*keepdim=*/true);
+  int64_t n = x.numel() / x.size(1);  // values per channel: here, then over all replicas
+  torch::Tensor f1, f4;
+  if (replicas) {
+    // The means over every replica's values: per-channel sums (in double) and the count, summed.
+    auto sums = torch::cat({x.sum(dims).to(torch::kDouble), torch::tensor({static_cast<double>(n)}, torch::kDouble)});
+    (*replicas)(sums);
+    n = static_cast<int64_t>(std::llround(sums[-1].item<double>()));
+    f1 = per_channel((sums.slice(0, 0, -1) / static_cast<double>(n)).to(x.dtype()), x.dim());
+  } else {
+    f1 = x.mean(dims, /*keepdim=*/true);
+  }
   const auto f2 = x - f1;
   const auto f3 = f2 * f2;
-  const auto f4 = f3.mean(dims, /*keepdim=*/true);
+  if (replicas) {
+    auto squares = f3.sum(dims).to(torch::kDouble);
+    (*replicas)(squares);
+    f4 = per_channel((squares / static_cast<double>(n)).to(x.dtype()), x.dim());
+  } else {
+    f4 = f3.mean(dims, /*keepdim=*/true);
+  }
   const auto f5 = torch::sqrt(f4 + eps);
   const auto f6 = 1.0 / f5;
   const auto f7 = f2 * f6;
@@ -36,10 +55,11 @@ torch::autograd::variable_list ManualBatchNormFunction::forward(torch::autograd:
   auto out = f7 * g + per_channel(delta, x.dim());
 
   ctx->save_for_backward({f2, f6, gamma});
-  ctx->saved_data["n"] = x.numel() / x.size(1);  // values per channel
-  auto mean = f1.flatten(), var = f4.flatten();
-  ctx->mark_non_differentiable({mean, var});
-  return {out, mean, var};
+  ctx->saved_data["n"] = n;
+  ctx->saved_data["replicas"] = reinterpret_cast<int64_t>(replicas);
+  auto mean = f1.flatten(), var = f4.flatten(), count = torch::tensor(n, torch::kLong);
+  ctx->mark_non_differentiable({mean, var, count});
+  return {out, mean, var, count};
 }
 
 torch::autograd::variable_list ManualBatchNormFunction::backward(torch::autograd::AutogradContext* ctx,
@@ -47,6 +67,15 @@ torch::autograd::variable_list ManualBatchNormFunction::backward(torch::autograd
   const auto saved = ctx->get_saved_variables();
   const auto &f2 = saved[0], &f6 = saved[1], &gamma = saved[2];
   const double n = static_cast<double>(ctx->saved_data["n"].toInt());
+  const auto* replicas = reinterpret_cast<const ReplicaSum*>(ctx->saved_data["replicas"].toInt());
+  // A reduction that feeds the shared statistics: summed over every replica's values.
+  const auto shared = [replicas](torch::Tensor t) {
+    if (replicas) {
+      t = t.contiguous();
+      (*replicas)(t);
+    }
+    return t;
+  };
   const auto dims = reduced_dims(f2);
   const auto& g_out = grad_outputs[0];  // d loss / d out; the statistics outputs carry none
 
@@ -55,16 +84,16 @@ torch::autograd::variable_list ManualBatchNormFunction::backward(torch::autograd
   const auto d_delta = g_out.sum(dims);
   const auto d_gamma = (g_out * f7).sum(dims);
   const auto d_f7 = g_out * per_channel(gamma, f2.dim());
-  const auto d_f6 = (d_f7 * f2).sum(dims, /*keepdim=*/true);  // f7 = f2 * f6, f6 broadcast
+  const auto d_f6 = shared((d_f7 * f2).sum(dims, /*keepdim=*/true));  // f7 = f2 * f6, f6 broadcast
   auto d_f2 = d_f7 * f6;                                        // f2's first use, in f7
   const auto f5 = 1.0 / f6;
   const auto d_f5 = -d_f6 / (f5 * f5);                          // f6 = 1 / f5
   const auto d_f4 = d_f5 / (2.0 * f5);                          // f5 = sqrt(f4 + eps)
   const auto d_f3 = d_f4 / n;                                   // f4 = mean(f3), broadcast back
   d_f2 = d_f2 + d_f3 * 2.0 * f2;                                // f3 = f2^2: f2's second use
-  const auto d_f1 = -d_f2.sum(dims, /*keepdim=*/true);          // f2 = x - f1
+  const auto d_f1 = shared(-d_f2.sum(dims, /*keepdim=*/true));  // f2 = x - f1
   const auto d_x = d_f2 + d_f1 / n;                             // f1 = mean(x), and x in f2
-  return {d_x, d_gamma, d_delta, torch::Tensor()};
+  return {d_x, d_gamma, d_delta, torch::Tensor(), torch::Tensor()};
 }
 
 // Up to LibTorch 2.1 Cloneable derives virtually from Module, so the most derived class names it;
@@ -117,10 +146,13 @@ torch::Tensor ManualBatchNormImpl<D>::forward(const torch::Tensor& x) {
     return torch::batch_norm(x, weight, bias, running_mean, running_var, false, options.momentum(), options.eps(),
                              false);
   }
-  const int64_t n = x.numel() / x.size(1);
-  TORCH_CHECK(n > 1, this->name(), ": expected more than 1 value per channel when training, got input ", x.sizes());
-  auto result = ManualBatchNormFunction::apply(x, weight, bias, options.eps());
+  int64_t n = x.numel() / x.size(1);
+  TORCH_CHECK(n > 1 || replica_sum, this->name(), ": expected more than 1 value per channel when training, got input ",
+              x.sizes());
+  auto result = ManualBatchNormFunction::apply(x, weight, bias, options.eps(), replica_sum ? &replica_sum : nullptr);
   torch::NoGradGuard no_grad;
+  n = result[3].item<int64_t>();  // over all replicas
+  TORCH_CHECK(n > 1, this->name(), ": expected more than 1 value per channel over the replicas, got ", n);
   // torch::batch_norm's convention: the running variance is the unbiased one.
   const double m = options.momentum();
   running_mean.mul_(1 - m).add_(result[1], m);

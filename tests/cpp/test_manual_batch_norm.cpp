@@ -26,7 +26,7 @@ Grads run(Norm norm, const torch::Tensor& x0, const torch::Tensor& g0, const tor
 }
 
 torch::Tensor manual(const torch::Tensor& x, const torch::Tensor& g, const torch::Tensor& d) {
-  return zoo::ManualBatchNormFunction::apply(x, g, d, kEps)[0];
+  return zoo::ManualBatchNormFunction::apply(x, g, d, kEps, nullptr)[0];
 }
 
 torch::Tensor builtin(const torch::Tensor& x, const torch::Tensor& g, const torch::Tensor& d) {

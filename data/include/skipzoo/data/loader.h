@@ -47,11 +47,18 @@ struct LoaderOptions {
   /// true: batches_per_epoch = max(1, size / batch) full batches (wrapping around if the dataset
   /// is smaller than one batch); false: every sample once, the last batch possibly smaller.
   bool drop_last = true;
+  /// Data-parallel training: this process makes only its share of each batch, slots
+  /// [rank * B / world_size, (rank + 1) * B / world_size) of the batch of B = batch_size samples
+  /// that one process would make, with the same samples, order and generators. So the ranks
+  /// together see exactly the one-process batches, whatever their number. Needs drop_last and
+  /// batch_size divisible by world_size.
+  int rank = 0;
+  int world_size = 1;  ///< >= 1
 };
 
 /// One batch as next() returns it.
 struct Batch {
-  torch::Tensor images;          ///< float [B, C, H, W]
+  torch::Tensor images;          ///< float [B, C, H, W] (B: this rank's share of the batch)
   torch::Tensor targets;         ///< int64 [B] or [B, H, W]
   std::vector<int64_t> items;    ///< the dataset item of each sample
   int64_t epoch = 0, index = 0;  ///< which batch this is: its epoch and its index in the epoch
@@ -61,7 +68,8 @@ struct Batch {
 class Loader {
  public:
   /// Starts the workers (they wait for the first epoch). Throws std::invalid_argument for a null
-  /// source, batch_size or prefetch < 1 or workers < 0, and DataError for an empty source.
+  /// source, batch_size or prefetch < 1 or workers < 0, a rank outside [0, world_size) or a batch
+  /// it cannot share evenly (or without drop_last), and DataError for an empty source.
   Loader(std::shared_ptr<const SampleSource> source, LoaderOptions options);
   /// Stops and joins the workers, even mid-epoch.
   ~Loader();

@@ -8,19 +8,34 @@
 #include <skipzoo/models/script.h>
 #include <torch/torch.h>
 
+#include <functional>
+
 namespace skipzoo::models {
+
+/// Sums a tensor in place over the replicas of a data-parallel run (every replica calls it with
+/// a tensor of the same shape, in the same order), without autograd. Set on a ManualBatchNorm,
+/// it makes the layer's batch statistics those of the global batch: synchronised BatchNorm.
+using ReplicaSum = std::function<void(torch::Tensor&)>;
 
 /// The autograd function of training-mode batch norm over every dimension but 1 (the channels):
 ///   f1 = mean(x)   f2 = x - f1   f3 = f2^2   f4 = mean(f3)   f5 = sqrt(f4 + eps)
 ///   f6 = 1 / f5    f7 = f2 * f6  out = f7 * gamma + delta
-/// apply(x, gamma, delta, eps) returns {out, f1, f4}: the batch mean and the biased batch
-/// variance (per channel, not differentiable) feed the running statistics.
+/// apply(x, gamma, delta, eps, replicas) returns {out, f1, f4, n}: the batch mean and the biased
+/// batch variance (per channel) and the values per channel (an int64 scalar), none of them
+/// differentiable, feed the running statistics.
 /// backward walks the same operations in reverse with tensor ops only, no autograd inside.
+/// With `replicas` (may be null) the two means f1 and f4 are over the replicas' batches together,
+/// and backward sums the two per-channel reductions that flow back into them (d f6 and d f1) over
+/// the replicas too: each replica then gets the gradient of its share of the global batch, and
+/// averaging gamma's and delta's gradients over the replicas (as DDP does) gives the global ones.
 struct ManualBatchNormFunction : public torch::autograd::Function<ManualBatchNormFunction> {
-  /// x (N, C, ...), gamma and delta (C) -> {out (x's shape), batch mean (C), biased batch variance (C)}.
+  /// x (N, C, ...), gamma and delta (C) -> {out (x's shape), batch mean (C), biased batch variance
+  /// (C), values per channel (int64 scalar)}.
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                                                const torch::Tensor& gamma, const torch::Tensor& delta, double eps);
-  /// The gradients of x, gamma and delta from that of `out` (the statistics carry none); none for eps.
+                                                const torch::Tensor& gamma, const torch::Tensor& delta, double eps,
+                                                const ReplicaSum* replicas);
+  /// The gradients of x, gamma and delta from that of `out` (the statistics carry none); none for
+  /// eps and replicas.
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_outputs);
 };
@@ -67,6 +82,9 @@ class ManualBatchNormImpl : public torch::nn::Cloneable<ManualBatchNormImpl<D>>,
   /// Parameters gamma ("weight") and delta ("bias"), buffers running_mean and running_var (all
   /// (C)) and num_batches_tracked (an int64 scalar): torch::nn::BatchNorm's names.
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+  /// Empty: statistics of this process's batch. Set (data-parallel training's --sync-bn): training
+  /// statistics of the replicas' batches together, and the running statistics from those.
+  ReplicaSum replica_sum;
 };
 
 /// ManualBatchNorm for (N, C) or (N, C, L) inputs, in place of torch::nn::BatchNorm1d.

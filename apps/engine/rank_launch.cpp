@@ -1,0 +1,165 @@
+// The process side of data-parallel runs: how a rank ends when something fails, and `--nproc`,
+// which starts the ranks of a one-machine run itself.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "cli/cli.h"
+#include "engine/distributed.h"
+#include "engine/stop.h"
+
+namespace skipzoo::app {
+
+namespace {
+
+// A port no one listens on now (the kernel's pick); rank 0 binds it a moment later.
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof a;
+  const bool ok = fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &size) == 0;
+  if (fd >= 0) close(fd);
+  if (!ok) throw std::runtime_error("--nproc: no free TCP port on 127.0.0.1 for the ranks' store");
+  return ntohs(a.sin_port);
+}
+
+std::vector<pid_t> g_children;  // for the signal handler: read-only once the ranks run
+
+extern "C" void forward_signal(int sig) {
+  for (pid_t pid : g_children) kill(pid, sig);
+}
+
+}  // namespace
+
+void run_rank(Distributed& group, const std::function<void()>& work) {
+  int code = 0;
+  std::string message;
+  try {
+    work();
+    group.barrier();  // every rank is done with its collectives before any tears its group down
+    return;
+  } catch (const ExitStatus& status) {
+    code = status.code;
+  } catch (const UsageError& e) {
+    code = 2;
+    message = e.what();
+  } catch (const c10::Error& e) {
+    code = 1;
+    message = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    code = 1;
+    message = e.what();
+  }
+  if (!message.empty()) {
+    // After a failed collective, the cause is another rank: name it first when it can be told.
+    std::string lost = group.lost_ranks();
+    if (lost.empty() && message.find("Timed out") != std::string::npos) {
+      lost = "another rank did not answer within --dist-timeout";
+    }
+    group.record_error(message);
+    std::cerr << "skipzoo: error: rank " << group.rank() << " of " << group.world_size() << ": "
+              << (lost.empty() ? message : lost + ", so this rank stops (" + message + ")") << "\n";
+  }
+  std::cout.flush();
+  std::cerr.flush();
+  std::_Exit(code);  // not through the process group's destructor, which may wait for lost peers
+}
+
+int launch_local_ranks(int nproc, const std::vector<std::string>& args, bool threads_given, double grace_s) {
+  const int port = free_port();
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::string> argv_text = {"/proc/self/exe"};
+  argv_text.insert(argv_text.end(), args.begin(), args.end());
+  // N ranks on C cores: C / N intra-op threads each (torchrun sets OMP_NUM_THREADS=1 likewise).
+  if (!threads_given) argv_text.insert(argv_text.end(), {"--threads", std::to_string(std::max(1, cores / nproc))});
+  std::vector<char*> argv;
+  for (auto& a : argv_text) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::cout.flush();
+
+  g_children.clear();
+  for (int rank = 0; rank < nproc; ++rank) {
+    const pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("--nproc: cannot start rank " + std::to_string(rank));
+    if (pid == 0) {
+      setpgid(0, 0);                    // Ctrl-C reaches the ranks once, through this launcher
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // and they stop if the launcher dies
+      setenv("RANK", std::to_string(rank).c_str(), 1);
+      setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+      setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      setenv("MASTER_ADDR", "127.0.0.1", 1);
+      setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      unsetenv("TORCHELASTIC_USE_AGENT_STORE");
+      execv(argv[0], argv.data());
+      std::perror("skipzoo: --nproc: exec");
+      std::_Exit(127);
+    }
+    g_children.push_back(pid);
+  }
+  struct sigaction forward {};
+  forward.sa_handler = forward_signal;
+  sigaction(SIGINT, &forward, nullptr);
+  sigaction(SIGTERM, &forward, nullptr);
+
+  // Ranks left after one failed stop by themselves within the timeout (the lost rank is named
+  // in their message); one that does not (hung, or stopped) is killed after that.
+  int result = 0;
+  std::vector<bool> running(g_children.size(), true);
+  auto failed_at = std::chrono::steady_clock::time_point::max();
+  bool killed = false;
+  for (size_t left = g_children.size(); left > 0;) {
+    int status = 0;
+    const bool failing = failed_at != std::chrono::steady_clock::time_point::max();
+    const pid_t pid = waitpid(-1, &status, failing ? WNOHANG : 0);
+    if (pid == 0 || (pid < 0 && errno == EINTR)) {
+      if (failing && !killed && std::chrono::steady_clock::now() - failed_at > std::chrono::duration<double>(grace_s)) {
+        for (size_t r = 0; r < g_children.size(); ++r) {
+          if (!running[r]) continue;
+          std::cerr << "skipzoo: rank " << r << " (pid " << g_children[r] << ") did not stop within " << grace_s
+                    << " s of the failure: killing it\n";
+          kill(g_children[r], SIGKILL);
+        }
+        killed = true;
+      }
+      if (pid == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (pid < 0) break;
+    --left;
+    const auto rank = static_cast<size_t>(std::find(g_children.begin(), g_children.end(), pid) - g_children.begin());
+    if (rank < running.size()) running[rank] = false;
+    int code = 0;
+    if (WIFSIGNALED(status)) {
+      // Killed by Ctrl-C or SIGTERM: interrupted; by anything else: a runtime failure.
+      code = WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM ? 130 : 1;
+      if (!killed) {
+        std::cerr << "skipzoo: rank " << rank << " (pid " << pid << ") was killed by signal " << WTERMSIG(status) << "\n";
+      }
+    } else if (WIFEXITED(status)) {
+      code = WEXITSTATUS(status);
+    }
+    if (code != 0 && result == 0) {
+      result = code;
+      failed_at = std::chrono::steady_clock::now();
+    }
+  }
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  return result;
+}
+
+}  // namespace skipzoo::app
