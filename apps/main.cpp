@@ -1,5 +1,6 @@
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -28,10 +29,14 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", SKIPZOO_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // global options such as --threads may follow the subcommand
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  int threads = cores;
-  app.add_option("--threads", threads, "intra-op threads for LibTorch (default: all cores)")
-      ->default_val(cores)
+  // OMP_NUM_THREADS when set (torchrun sets it to 1 for each of several ranks), else every core.
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (const char* omp = std::getenv("OMP_NUM_THREADS")) {
+    const int n = std::atoi(omp);
+    if (n >= 1 && n <= 1024) threads = n;
+  }
+  app.add_option("--threads", threads, "intra-op threads for LibTorch (default: $OMP_NUM_THREADS, else all cores)")
+      ->default_val(threads)
       ->check(CLI::Range(1, 1024));
 
   add_models_command(app);

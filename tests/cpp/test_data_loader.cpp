@@ -115,6 +115,48 @@ TEST(DataLoader, ResumesMidEpochWithTheSameBatches) {
   EXPECT_THROW(loader.start_epoch(4, 6), std::invalid_argument);
 }
 
+TEST(DataLoader, DataParallelRanksTogetherMakeTheOneProcessBatches) {
+  TempDir dir;
+  const auto samples = make_set(dir);
+  auto options = options_of(2);
+  options.batch_size = 6;  // foreground oversampling forces slots 4 and 5: both on the last rank of 2 or 3
+  data::Loader whole(source_of(samples), options);
+  const auto reference = epoch_of(whole, 1);
+  for (int ranks : {2, 3, 6}) {
+    std::vector<std::vector<data::Batch>> shares;
+    for (int rank = 0; rank < ranks; ++rank) {
+      auto o = options;
+      o.rank = rank;
+      o.world_size = ranks;
+      o.workers = rank % 2;  // the worker count still changes nothing
+      data::Loader loader(source_of(samples), o);
+      EXPECT_EQ(loader.batches_per_epoch(), whole.batches_per_epoch());
+      shares.push_back(epoch_of(loader, 1));
+    }
+    for (size_t b = 0; b < reference.size(); ++b) {
+      std::vector<torch::Tensor> images, targets;
+      std::vector<int64_t> items;
+      for (const auto& share : shares) {
+        ASSERT_EQ(share[b].images.size(0), 6 / ranks);
+        images.push_back(share[b].images);
+        targets.push_back(share[b].targets);
+        items.insert(items.end(), share[b].items.begin(), share[b].items.end());
+      }
+      EXPECT_TRUE(torch::equal(torch::cat(images), reference[b].images)) << ranks << " ranks, batch " << b;
+      EXPECT_TRUE(torch::equal(torch::cat(targets), reference[b].targets)) << ranks << " ranks, batch " << b;
+      EXPECT_EQ(items, reference[b].items) << ranks << " ranks, batch " << b;
+    }
+  }
+  // A batch the ranks cannot share evenly, or a rank outside the world, is refused.
+  auto uneven = options;
+  uneven.world_size = 4;
+  EXPECT_THROW(data::Loader(source_of(samples), uneven), std::invalid_argument);
+  auto outside = options;
+  outside.world_size = 2;
+  outside.rank = 2;
+  EXPECT_THROW(data::Loader(source_of(samples), outside), std::invalid_argument);
+}
+
 TEST(DataLoader, WithoutDropLastEverySampleComesOnceInOrder) {
   TempDir dir;
   auto o = options_of(2);

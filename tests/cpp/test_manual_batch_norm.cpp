@@ -4,6 +4,10 @@
 #include <skipzoo/models.h>
 #include <skipzoo/models/manual_batch_norm.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 namespace zoo = skipzoo::models;
 
 namespace {
@@ -99,6 +103,90 @@ TEST(ManualBatchNorm, RunningStatisticsAndEvalMatchBuiltIn) {
   auto expected = (x - mine->running_mean.view({1, 3, 1, 1})) / (mine->running_var.view({1, 3, 1, 1}) + kEps).sqrt();
   EXPECT_TRUE(torch::allclose(mine->forward(x), expected, 1e-5, 1e-6));
   EXPECT_TRUE(torch::allclose(mine->forward(x.slice(0, 0, 1)), expected.slice(0, 0, 1), 1e-5, 1e-6));
+}
+
+namespace {
+// Two replicas in two threads of one process: sum gives each the total of both tensors.
+class TwoReplicas {
+ public:
+  void sum(int who, torch::Tensor& t) {
+    std::unique_lock<std::mutex> lock(m_);
+    parts_[who] = t.clone();
+    if (++arrived_ == 2) {
+      total_ = parts_[0] + parts_[1];
+      arrived_ = 0;
+      ++round_;
+      cv_.notify_all();
+    } else {
+      const int round = round_;
+      cv_.wait(lock, [&] { return round_ != round; });
+    }
+    t.copy_(total_);
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  torch::Tensor parts_[2], total_;
+  int arrived_ = 0, round_ = 0;
+};
+}  // namespace
+
+// --sync-bn's layer: two replicas with half a batch each give torch::batch_norm's output, input
+// gradient and running statistics of the whole batch, and gamma's and delta's gradients summed
+// over the replicas are the whole batch's.
+TEST(ManualBatchNorm, SynchronisedOverReplicasEqualsTheWholeBatch) {
+  torch::manual_seed(3);
+  const auto x0 = torch::randn({8, 3, 5, 4}) * 2 + 1, r = torch::randn({8, 3, 5, 4});
+  const auto gamma = torch::rand({3}) + 0.5, delta = torch::randn({3});
+  torch::nn::BatchNorm2d reference(3);
+  {
+    torch::NoGradGuard no_grad;
+    reference->weight.copy_(gamma);
+    reference->bias.copy_(delta);
+  }
+  auto x = x0.clone().requires_grad_();
+  auto whole = reference(x);
+  (whole * r).sum().backward();
+
+  TwoReplicas replicas;
+  std::vector<zoo::ManualBatchNorm2d> layers;
+  for (int who = 0; who < 2; ++who) {
+    layers.emplace_back(3);
+    torch::NoGradGuard no_grad;
+    layers.back()->weight.copy_(gamma);
+    layers.back()->bias.copy_(delta);
+    layers.back()->replica_sum = [&replicas, who](torch::Tensor& t) { replicas.sum(who, t); };
+  }
+  std::vector<torch::Tensor> outs(2), dx(2);
+  std::vector<std::thread> threads;
+  for (int who = 0; who < 2; ++who) {
+    threads.emplace_back([&, who] {
+      auto xi = x0.slice(0, 4 * who, 4 * who + 4).clone().requires_grad_();
+      auto out = layers[who](xi);
+      (out * r.slice(0, 4 * who, 4 * who + 4)).sum().backward();
+      outs[who] = out.detach();
+      dx[who] = xi.grad();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LT(max_abs_diff(torch::cat(outs), whole.detach()).item<double>(), 1e-5);
+  EXPECT_LT(max_abs_diff(torch::cat(dx), x.grad()).item<double>(), 1e-5);
+  EXPECT_LT(max_abs_diff(layers[0]->weight.grad() + layers[1]->weight.grad(), reference->weight.grad()).item<double>(),
+            1e-4);
+  EXPECT_LT(max_abs_diff(layers[0]->bias.grad() + layers[1]->bias.grad(), reference->bias.grad()).item<double>(), 1e-4);
+  for (const auto& layer : layers) {  // both replicas keep the whole batch's running statistics
+    EXPECT_LT(max_abs_diff(layer->running_mean, reference->running_mean).item<double>(), 1e-6);
+    EXPECT_LT(max_abs_diff(layer->running_var, reference->running_var).item<double>(), 1e-5);
+  }
+  // Without the replica sum, a half is normalised by its own statistics: another answer.
+  zoo::ManualBatchNorm2d alone(3);
+  {
+    torch::NoGradGuard no_grad;
+    alone->weight.copy_(gamma);
+    alone->bias.copy_(delta);
+  }
+  EXPECT_GT(max_abs_diff(alone(x0.slice(0, 0, 4)), outs[0]).item<double>(), 1e-2);
 }
 
 TEST(ManualBatchNorm, StateDictIsBatchNormsAndLoadsStrictly) {
