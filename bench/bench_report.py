@@ -127,8 +127,8 @@ def machine_block(m):
         f"Python {m['python']}"])
 
 
-def replace_block(text, name, body):
-    begin, end = f"<!-- {name}: begin (bench/compare_pytorch.py writes this) -->", f"<!-- {name}: end -->"
+def replace_block(text, name, body, writer="bench/compare_pytorch.py"):
+    begin, end = f"<!-- {name}: begin ({writer} writes this) -->", f"<!-- {name}: end -->"
     block = f"{begin}\n{body}\n{end}"
     pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
     return pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"

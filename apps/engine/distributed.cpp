@@ -137,6 +137,9 @@ class ReducerParallel : public DataParallel {
     if (!buffers_.empty()) c10d::broadcast_coalesced(pg_, buffers_, kBroadcastBytes, 0);
   }
   void after_forward() override { reducer_->prepare_for_backward({}); }
+  void sync_buffers() override {
+    if (!buffers_.empty()) c10d::broadcast_coalesced(pg_, buffers_, kBroadcastBytes, 0);
+  }
 
  private:
   c10::intrusive_ptr<c10d::ProcessGroup> pg_;
@@ -176,15 +179,19 @@ class GlooGroup : public Distributed {
   int world_size() const override { return env_.world_size; }
 
   void sum_(torch::Tensor& t) override {
+    if (alone_) return;
     TORCH_CHECK(t.is_contiguous(), "RankGroup::sum_ needs a contiguous tensor");
     std::vector<torch::Tensor> v{t};
     pg_->allreduce(v)->wait();
   }
   void broadcast_(std::vector<torch::Tensor> tensors) override {
+    if (alone_) return;
     for (auto& t : tensors) t = t.detach();
     c10d::broadcast_coalesced(pg_, tensors, kBroadcastBytes, 0);
   }
-  void barrier() override { pg_->barrier()->wait(); }
+  void barrier() override {
+    if (!alone_) pg_->barrier()->wait();
+  }
 
   std::unique_ptr<DataParallel> data_parallel(torch::nn::Module& module) override {
     return std::make_unique<ReducerParallel>(pg_, module);
@@ -277,8 +284,8 @@ LaunchEnv launch_env(const std::function<const char*(const char*)>& getenv) {
   };
   if (get("RANK") && get("WORLD_SIZE")) {
     read("RANK", "WORLD_SIZE", "LOCAL_RANK", get("TORCHELASTIC_RUN_ID") ? "torchrun" : "env");
-  } else if (get("SLURM_PROCID") && get("SLURM_NTASKS")) {
-    read("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "slurm");
+  } else if (get("SLURM_PROCID") && get("SLURM_STEP_NUM_TASKS")) {
+    read("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", "slurm");
     // A one-name node list ("node7") is the master; "node[1-4]" needs MASTER_ADDR (scontrol show hostnames).
     if (const char* nodes = get("SLURM_JOB_NODELIST"); nodes && !std::strpbrk(nodes, "[,")) env.master_addr = nodes;
   } else if (get("OMPI_COMM_WORLD_RANK") && get("OMPI_COMM_WORLD_SIZE")) {
@@ -291,6 +298,14 @@ LaunchEnv launch_env(const std::function<const char*(const char*)>& getenv) {
   }
   if (const char* agent = get("TORCHELASTIC_USE_AGENT_STORE")) env.agent_store = std::string(agent) == "True";
   return env;
+}
+
+void check_backend(const DistOptions& options) {
+  // NCCL is in CUDA builds of LibTorch only; this engine drives its ranks through Gloo.
+  if (options.backend != "auto" && options.backend != "gloo") {
+    throw std::invalid_argument("--backend " + options.backend +
+                                ": this build has Gloo only (NCCL comes with CUDA builds of LibTorch); use gloo");
+  }
 }
 
 torch::Tensor RankGroup::sum(const torch::Tensor& t) { return SumOverRanks::apply(t, this); }
@@ -317,10 +332,7 @@ int synchronize_batch_norm(torch::nn::Module& module, RankGroup& group) {
 }
 
 std::unique_ptr<Distributed> Distributed::join(const LaunchEnv& env, const DistOptions& options) {
-  if (options.backend != "auto" && options.backend != "gloo") {
-    // NCCL is in CUDA builds of LibTorch only; this engine drives CPU training through Gloo.
-    throw std::runtime_error("--backend " + options.backend + ": this build supports gloo (CPU) only");
-  }
+  check_backend(options);
   return std::make_unique<GlooGroup>(env, options);
 }
 

@@ -27,7 +27,8 @@ struct LaunchEnv {
 };
 
 // torchrun's (and `--nproc`'s) RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT; without
-// them Slurm's SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, or Open MPI's OMPI_COMM_WORLD_RANK,
+// them srun's SLURM_PROCID, SLURM_STEP_NUM_TASKS, SLURM_LOCALID (an sbatch script's own shell,
+// which sets SLURM_NTASKS but is no task of a step, stays one process), or Open MPI's OMPI_COMM_WORLD_RANK,
 // _SIZE, _LOCAL_RANK (then MASTER_ADDR is required for more than one rank; Slurm falls back to
 // the first host of SLURM_JOB_NODELIST when it is a plain name). Throws std::invalid_argument
 // naming the variable for a value that is not a number in range.
@@ -35,11 +36,13 @@ LaunchEnv launch_env(const std::function<const char*(const char*)>& getenv);
 
 // The distributed flags of `skipzoo train` (their defaults live here).
 struct DistOptions {
-  std::string backend = "auto";  // gloo, nccl, or auto: nccl for CUDA runs, gloo on the CPU
+  std::string backend = "auto";  // auto or gloo (this CPU build has no NCCL: `nccl` is a usage error)
   double timeout_s = 300;        // --dist-timeout: joining, and any collective, fails after this
   bool sync_bn = false;          // --sync-bn: BatchNorm statistics over the global batch
   int nproc = 0;                 // --nproc N > 1: start N local ranks (this process waits for them)
 };
+// Throws std::invalid_argument for a backend this build does not have.
+void check_backend(const DistOptions& options);
 
 // The ranks of a run, as the trainer and the tasks use them. Every call is a collective: all
 // ranks make the same calls in the same order. Failures (a lost rank, the timeout) throw.
@@ -61,6 +64,22 @@ class RankGroup {
   torch::Tensor sum(const torch::Tensor& t);
   // Rank 0's value of a scalar decision (time budgets and clocks differ between ranks).
   int64_t rank0(int64_t value);
+
+  // While one exists, this rank's sum_, broadcast_ and barrier do nothing: for work one rank does
+  // alone (rank 0 measuring the memory layout with real training passes).
+  class Alone {
+   public:
+    explicit Alone(RankGroup& group) : group_(group) { group_.alone_ = true; }
+    ~Alone() { group_.alone_ = false; }
+    Alone(const Alone&) = delete;
+    Alone& operator=(const Alone&) = delete;
+
+   private:
+    RankGroup& group_;
+  };
+
+ protected:
+  bool alone_ = false;
 };
 
 // Keeps a module's replicas equal: DDP's construction (parameters checked equal and broadcast
@@ -73,6 +92,9 @@ class DataParallel {
   virtual void before_forward() = 0;
   // After the forward, before backward: arms the gradient hooks for this step.
   virtual void after_forward() = 0;
+  // Rank 0's buffers everywhere now (before validation: the last step updated each rank's
+  // BatchNorm statistics from its own share).
+  virtual void sync_buffers() = 0;
 };
 
 // A joined run: the process group, its store, and what is needed to say which rank was lost.
@@ -100,7 +122,8 @@ int synchronize_batch_norm(torch::nn::Module& module, RankGroup& group);
 // Runs `work` as one rank: a failure is reported with the rank's number (and, after a collective
 // failed, the ranks that were lost), recorded for the other ranks, and the process ends at once
 // with the usual exit status (1 runtime, 2 usage, 130 interrupted): unwinding a broken process
-// group could wait for its peers up to the timeout.
+// group could wait for its peers up to the timeout. `work` ends with its own last collective
+// (after it, rank 0 may go on alone: the others do not wait for its export).
 void run_rank(Distributed& group, const std::function<void()>& work);
 
 // `--nproc N`: starts N copies of this command line as ranks 0..N-1 on this machine (a free

@@ -44,12 +44,13 @@ torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor
       ce_options.weight(weights);
       weight_sum = weights.index({target.masked_fill(valid.logical_not(), 0)}).masked_fill(valid.logical_not(), 0).sum();
     } else {
-      weight_sum = valid.sum().to(torch::kFloat);
+      weight_sum = valid.sum();
     }
-    const auto sums = complete(torch::stack({F::cross_entropy(logits.to(torch::kFloat), target, ce_options), weight_sum}),
-                               over_ranks);
+    // In double: a pixel count stays exact beyond float's 2^24.
+    const auto ce = F::cross_entropy(logits.to(torch::kFloat), target, ce_options);
+    const auto sums = complete(torch::stack({ce.to(torch::kDouble), weight_sum.to(torch::kDouble)}), over_ranks);
     // No labelled pixel in the whole batch: both sums are 0, and so is the term.
-    loss = loss + o.ce_weight * sums[0] / sums[1].clamp_min(std::numeric_limits<float>::min());
+    loss = loss + o.ce_weight * (sums[0] / sums[1].clamp_min(std::numeric_limits<double>::min())).to(torch::kFloat);
   }
   if (o.dice_weight > 0) {
     loss = loss + o.dice_weight * soft_dice_loss(logits, target, o.ignore_index, o.dice_smooth, o.background, over_ranks);

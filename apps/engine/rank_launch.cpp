@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -16,7 +17,6 @@
 
 #include "cli/cli.h"
 #include "engine/distributed.h"
-#include "engine/stop.h"
 
 namespace skipzoo::app {
 
@@ -36,10 +36,14 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
-std::vector<pid_t> g_children;  // for the signal handler: read-only once the ranks run
+// For the signal handler: sized before it is installed, an entry set as each rank starts.
+std::vector<pid_t> g_children;
+std::vector<std::atomic<int>> g_running;  // lock-free: safe in a signal handler
 
 extern "C" void forward_signal(int sig) {
-  for (pid_t pid : g_children) kill(pid, sig);
+  for (size_t r = 0; r < g_children.size(); ++r) {
+    if (g_running[r] && g_children[r] > 0) kill(g_children[r], sig);
+  }
 }
 
 }  // namespace
@@ -47,14 +51,15 @@ extern "C" void forward_signal(int sig) {
 void run_rank(Distributed& group, const std::function<void()>& work) {
   int code = 0;
   std::string message;
+  bool usage = false;
   try {
     work();
-    group.barrier();  // every rank is done with its collectives before any tears its group down
     return;
   } catch (const ExitStatus& status) {
     code = status.code;
   } catch (const UsageError& e) {
     code = 2;
+    usage = true;  // every rank finds the same mistake: no other rank is to blame
     message = e.what();
   } catch (const c10::Error& e) {
     code = 1;
@@ -65,7 +70,7 @@ void run_rank(Distributed& group, const std::function<void()>& work) {
   }
   if (!message.empty()) {
     // After a failed collective, the cause is another rank: name it first when it can be told.
-    std::string lost = group.lost_ranks();
+    std::string lost = usage ? "" : group.lost_ranks();
     if (lost.empty() && message.find("Timed out") != std::string::npos) {
       lost = "another rank did not answer within --dist-timeout";
     }
@@ -88,37 +93,53 @@ int launch_local_ranks(int nproc, const std::vector<std::string>& args, bool thr
   std::vector<char*> argv;
   for (auto& a : argv_text) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // Each rank's environment, made before forking (the child only calls async-signal-safe functions).
+  const std::vector<std::string> ours = {"RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
+                                         "MASTER_PORT", "TORCHELASTIC_USE_AGENT_STORE"};
+  std::vector<std::string> inherited;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    const auto name = entry.substr(0, entry.find('='));
+    if (std::find(ours.begin(), ours.end(), name) == ours.end()) inherited.push_back(entry);
+  }
+  std::vector<std::vector<std::string>> env_text(static_cast<size_t>(nproc), inherited);
+  std::vector<std::vector<char*>> envp(static_cast<size_t>(nproc));
+  for (int rank = 0; rank < nproc; ++rank) {
+    auto& e = env_text[static_cast<size_t>(rank)];
+    for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+             {"RANK", std::to_string(rank)}, {"LOCAL_RANK", std::to_string(rank)}, {"WORLD_SIZE", std::to_string(nproc)},
+             {"LOCAL_WORLD_SIZE", std::to_string(nproc)}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}}) {
+      e.push_back(name + "=" + value);
+    }
+    for (auto& entry : e) envp[static_cast<size_t>(rank)].push_back(entry.data());
+    envp[static_cast<size_t>(rank)].push_back(nullptr);
+  }
   std::cout.flush();
 
-  g_children.clear();
-  for (int rank = 0; rank < nproc; ++rank) {
-    const pid_t pid = fork();
-    if (pid < 0) throw std::runtime_error("--nproc: cannot start rank " + std::to_string(rank));
-    if (pid == 0) {
-      setpgid(0, 0);                    // Ctrl-C reaches the ranks once, through this launcher
-      prctl(PR_SET_PDEATHSIG, SIGTERM);  // and they stop if the launcher dies
-      setenv("RANK", std::to_string(rank).c_str(), 1);
-      setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
-      setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-      setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-      setenv("MASTER_ADDR", "127.0.0.1", 1);
-      setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-      unsetenv("TORCHELASTIC_USE_AGENT_STORE");
-      execv(argv[0], argv.data());
-      std::perror("skipzoo: --nproc: exec");
-      std::_Exit(127);
-    }
-    g_children.push_back(pid);
-  }
+  g_children.assign(static_cast<size_t>(nproc), 0);
+  g_running = std::vector<std::atomic<int>>(static_cast<size_t>(nproc));
   struct sigaction forward {};
   forward.sa_handler = forward_signal;
   sigaction(SIGINT, &forward, nullptr);
   sigaction(SIGTERM, &forward, nullptr);
+  const pid_t launcher = getpid();
+  for (int rank = 0; rank < nproc; ++rank) {
+    const pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("--nproc: cannot start rank " + std::to_string(rank));
+    if (pid == 0) {
+      setpgid(0, 0);                     // Ctrl-C reaches the ranks once, through this launcher
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // and they stop if the launcher dies,
+      if (getppid() != launcher) _exit(1);  // even if it died just before
+      execve(argv[0], argv.data(), envp[static_cast<size_t>(rank)].data());
+      _exit(127);
+    }
+    g_children[static_cast<size_t>(rank)] = pid;
+    g_running[static_cast<size_t>(rank)] = 1;
+  }
 
   // Ranks left after one failed stop by themselves within the timeout (the lost rank is named
   // in their message); one that does not (hung, or stopped) is killed after that.
   int result = 0;
-  std::vector<bool> running(g_children.size(), true);
   auto failed_at = std::chrono::steady_clock::time_point::max();
   bool killed = false;
   for (size_t left = g_children.size(); left > 0;) {
@@ -128,7 +149,7 @@ int launch_local_ranks(int nproc, const std::vector<std::string>& args, bool thr
     if (pid == 0 || (pid < 0 && errno == EINTR)) {
       if (failing && !killed && std::chrono::steady_clock::now() - failed_at > std::chrono::duration<double>(grace_s)) {
         for (size_t r = 0; r < g_children.size(); ++r) {
-          if (!running[r]) continue;
+          if (!g_running[r]) continue;
           std::cerr << "skipzoo: rank " << r << " (pid " << g_children[r] << ") did not stop within " << grace_s
                     << " s of the failure: killing it\n";
           kill(g_children[r], SIGKILL);
@@ -141,7 +162,7 @@ int launch_local_ranks(int nproc, const std::vector<std::string>& args, bool thr
     if (pid < 0) break;
     --left;
     const auto rank = static_cast<size_t>(std::find(g_children.begin(), g_children.end(), pid) - g_children.begin());
-    if (rank < running.size()) running[rank] = false;
+    if (rank < g_running.size()) g_running[rank] = 0;
     int code = 0;
     if (WIFSIGNALED(status)) {
       // Killed by Ctrl-C or SIGTERM: interrupted; by anything else: a runtime failure.

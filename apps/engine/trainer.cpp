@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "engine/autocast.h"
 #include "engine/progress.h"
@@ -120,7 +121,7 @@ Trainer::Trainer(models::Model& model, BatchSource& data, TaskHooks& task, Train
   pace.val_every = options_.val_every;
   pace.checkpoint_every_s = options_.checkpoint_every;
   pacer_ = Pacer(pace);
-  std::filesystem::create_directories(run_dir_);
+  if (writes()) std::filesystem::create_directories(run_dir_);
 }
 
 double Trainer::run_time() const { return earlier_sessions_ + process_seconds(); }
@@ -136,6 +137,7 @@ void Trainer::resume(CheckpointReader& checkpoint) {
   state_ = checkpoint.state();
   state_.config_json = config_.dump();
   earlier_sessions_ = state_.elapsed;
+  saved_step_ = state_.step;
   pacer_.restore(nlohmann::json::parse(state_.history_json));
   prepared_ = false;  // the layout is chosen again for the weights just loaded
 }
@@ -162,7 +164,12 @@ const LayoutChoice& Trainer::prepare() {
     probe.cache_file = options_.layout_cache;
     probe.workload = workload_key("train", model_.config, inputs, device_, amp);
     const auto loss = [&](const torch::Tensor& output) { return task_.loss(output, targets); };
-    layout_ = choose_layout(options_.layout, training_pass(model_, inputs, loss, device_, amp), probe);
+    {
+      // Rank 0 times passes alone: its loss and synchronised BatchNorm make no collectives meanwhile.
+      std::optional<RankGroup::Alone> alone;
+      if (group_) alone.emplace(*group_);
+      layout_ = choose_layout(options_.layout, training_pass(model_, inputs, loss, device_, amp), probe);
+    }
     {
       torch::NoGradGuard no_grad;
       auto now = module.buffers();
@@ -229,12 +236,16 @@ double Trainer::save(const std::string& name) {
   const std::vector<torch::Tensor> none;
   save_checkpoint((std::filesystem::path(run_dir_) / name).string(), state_, model_.module(), optimizer_.get(),
                   average_ ? average_->tensors() : none);
+  if (name == "last.ckpt") saved_step_ = state_.step;
   const double seconds = run_time() - start;
   pacer_.record_save(seconds);
   return seconds;
 }
 
 nlohmann::json Trainer::validate(int64_t epoch) {
+  // Every rank validates (its share) the model rank 0 saves: the last step left each rank's BatchNorm
+  // statistics (and their average) from its own share of the batch.
+  if (parallel_) parallel_->sync_buffers();
   model_.module().eval();
   const bool channels_last = layout_.channels_last;
   auto metrics = task_.validate(
@@ -286,7 +297,7 @@ double Trainer::train_step(const Batch& batch, double lr, Epoch& sums) {
   sums.optimizer += std::chrono::duration<double>(t2 - t1).count();
   sums.loss += value;
   ++sums.losses;
-  sums.images += inputs.size(0);
+  sums.images += inputs.size(0) * (group_ ? group_->world_size() : 1);  // the global batch: img/s of the run
   sums.lr = lr;
   return value;
 }
@@ -302,7 +313,11 @@ TrainResult Trainer::run() {
 
   bool final_step_done = false;  // the schedule's last step (lr at its floor) has been taken
   bool finished = false;
-  while (!finished && !(stop_ = agree_to_stop())) {
+  while (!finished) {
+    if ((stop_ = agree_to_stop())) {  // asked between epochs: the state is saved unless it just was
+      if (state_.step != saved_step_) save("last.ckpt");
+      break;
+    }
     const int64_t epoch = state_.epoch;
     int64_t planned = total_steps();
     if (group_) planned = group_->rank0(planned);  // clocks differ: rank 0's plan is the run's

@@ -141,6 +141,7 @@ class Trainer {
   Distributed* group_ = nullptr;
   std::unique_ptr<DataParallel> parallel_;
   bool stop_ = false;  // agreed by every rank
+  int64_t saved_step_ = -1;  // the step last.ckpt holds (this process wrote it, or resumed from it)
 };
 
 // Seconds since the process started (steady clock): a time budget counts from there.

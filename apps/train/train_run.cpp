@@ -254,6 +254,8 @@ void train_process(TrainTask& task, RunFlags run, TrainOptions train, DataFlags 
     trainer.prepare();  // the layout, recorded in config.json
     if (writer) write_json((fs::path(run.out) / "config.json").string(), trainer.config());
     result = trainer.run();
+    // The ranks' last collective: from here rank 0 exports alone, and the others end.
+    if (group) group->barrier();
   } catch (const c10::Error& e) {
     // BatchNorm needs two values per channel: one image whose maps shrink to 1x1 has one.
     if (std::string(e.what_without_backtrace()).find("more than 1 value per channel") == std::string::npos) throw;
@@ -283,16 +285,23 @@ void train_process(TrainTask& task, RunFlags run, TrainOptions train, DataFlags 
 }  // namespace
 
 void run_training(TrainTask& task, RunFlags run, TrainOptions train, DataFlags data, const CLI::App* cmd) {
+  LaunchEnv env;
+  try {
+    check_backend(train.distributed);
+    env = launch_env([](const char* name) { return std::getenv(name); });
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  // Mistakes every rank would find: reported once, before any rank starts or joins.
+  const int ranks = train.distributed.nproc > 1 ? train.distributed.nproc : env.world_size;
+  if (ranks > 1 && run.resume.empty() && run.batch % ranks != 0) {
+    throw UsageError("--batch " + std::to_string(run.batch) + " is the global batch: it must be a multiple of the " +
+                     std::to_string(ranks) + " ranks");
+  }
   if (train.distributed.nproc > 1) {
     bool threads_given = false;
     const auto args = rank_arguments(threads_given);
     throw ExitStatus{launch_local_ranks(train.distributed.nproc, args, threads_given, train.distributed.timeout_s + 10)};
-  }
-  LaunchEnv env;
-  try {
-    env = launch_env([](const char* name) { return std::getenv(name); });
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
   }
   if (!env.distributed()) return train_process(task, run, train, data, cmd, nullptr);
   std::unique_ptr<Distributed> group;

@@ -46,19 +46,21 @@ TEST(DistributedLaunch, TorchrunsVariablesAndItsAgentStore) {
 }
 
 TEST(DistributedLaunch, SlurmsVariablesAndItsOneNodeList) {
-  auto env = env_of({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"},
-                     {"SLURM_JOB_NODELIST", "node7"}});
+  auto env = env_of({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_STEP_NUM_TASKS", "8"},
+                     {"SLURM_LOCALID", "1"}, {"SLURM_JOB_NODELIST", "node7"}});
   EXPECT_EQ(env.launcher, "slurm");
   EXPECT_EQ(env.rank, 5);
   EXPECT_EQ(env.world_size, 8);
   EXPECT_EQ(env.local_rank, 1);
   EXPECT_EQ(env.master_addr, "node7");
   // A compressed list is not expanded here: MASTER_ADDR names the master.
-  env = env_of({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"SLURM_JOB_NODELIST", "node[1-2]"},
+  env = env_of({{"SLURM_PROCID", "0"}, {"SLURM_STEP_NUM_TASKS", "2"}, {"SLURM_JOB_NODELIST", "node[1-2]"},
                 {"MASTER_ADDR", "node1"}});
   EXPECT_EQ(env.master_addr, "node1");
+  // An sbatch script's own shell (SLURM_NTASKS, but no step) is not a rank of a run.
+  EXPECT_FALSE(env_of({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "4"}}).distributed());
   // torchrun's variables win over Slurm's (torchrun inside an allocation).
-  env = env_of({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}});
+  env = env_of({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"SLURM_PROCID", "0"}, {"SLURM_STEP_NUM_TASKS", "1"}});
   EXPECT_EQ(env.launcher, "env");
   EXPECT_EQ(env.rank, 1);
 }
@@ -86,5 +88,5 @@ TEST(DistributedLaunch, BadValuesNameTheVariable) {
   EXPECT_NE(message({{"RANK", "0"}, {"WORLD_SIZE", "two"}}).find("WORLD_SIZE='two'"), std::string::npos);
   EXPECT_NE(message({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "70000"}}).find("MASTER_PORT"),
             std::string::npos);
-  EXPECT_NE(message({{"SLURM_PROCID", "-1"}, {"SLURM_NTASKS", "2"}}).find("SLURM_PROCID"), std::string::npos);
+  EXPECT_NE(message({{"SLURM_PROCID", "-1"}, {"SLURM_STEP_NUM_TASKS", "2"}}).find("SLURM_PROCID"), std::string::npos);
 }

@@ -104,6 +104,16 @@ def test_sync_bn_on_two_ranks_trains_as_one_process_with_batchnorm(cli, shapes, 
         assert_same_weights(weights(tmp_path / "one"), weights(tmp_path / "local"))
 
 
+def test_the_measured_layout_and_sync_bn_with_an_empty_layout_cache(cli, shapes, tmp_path):
+    """Rank 0 times training passes alone (its loss and BatchNorm make no collectives meanwhile)."""
+    env = dict(os.environ, SKIPZOO_CACHE_DIR=str(tmp_path / "cache"))
+    flags = [f for f in TRAIN if f not in ("--layout", "contiguous")]
+    proc = run([cli, "--threads", "1", "train", "seg", "--data", shapes, "--out", tmp_path / "run", *flags,
+                "--iters", "4", *UNET_BN, "--layout", "auto", "--nproc", "2", "--sync-bn", "--dist-timeout", "60"],
+               env=env)
+    assert "layout: " in proc.stdout and "measured" in proc.stdout.split("layout: ")[1].splitlines()[0]
+
+
 def test_torchrun_launches_the_ranks(cli, shapes, tmp_path):
     train(cli, "seg", shapes, tmp_path / "one", *UNET)
     # Debian's torchrun 1.13 needs --redirects/--tee; --no_python runs the binary itself.
@@ -149,6 +159,16 @@ def test_a_rank_that_never_joins_is_named(cli, shapes, tmp_path):
     assert proc.returncode == 1
     assert "rank 0 of 2 could not join the run: rank(s) 1 of 2 did not join within 3 s" in proc.stderr
     assert time.time() - started < 30
+
+
+def test_usage_errors_are_reported_once_before_any_rank_starts(cli, shapes, tmp_path):
+    proc = run([cli, "train", "seg", "--data", shapes, "--out", tmp_path / "a", "--batch", "7", "--nproc", "2"],
+               check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.count("--batch 7 is the global batch: it must be a multiple of the 2 ranks") == 1
+    proc = run([cli, "train", "seg", "--data", shapes, "--out", tmp_path / "b", "--backend", "nccl"], check=False)
+    assert proc.returncode == 2 and "--backend nccl: this build has Gloo only" in proc.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_resume_of_an_interrupted_two_rank_run_continues_exactly(cli, shapes, tmp_path):
