@@ -82,11 +82,24 @@ std::vector<OnnxCase> onnx_cases() {
   return cases;
 }
 
+fs::path scratch_root() { return fs::temp_directory_path() / ("skipzoo_onnx_" + std::to_string(::getpid())); }
+
+// The exports of a whole model family take gigabytes: each test process removes its scratch
+// folder when it ends (ctest runs every test in a process of its own), or a few runs fill /tmp.
+class ScratchCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(scratch_root(), ec);
+  }
+};
+[[maybe_unused]] const auto* const kScratchCleanup = ::testing::AddGlobalTestEnvironment(new ScratchCleanup);
+
 fs::path scratch_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = std::string(info->test_suite_name()) + "_" + info->name();
   for (auto& ch : name) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-  auto dir = fs::temp_directory_path() / ("skipzoo_onnx_" + std::to_string(::getpid())) / name;
+  auto dir = scratch_root() / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
