@@ -129,8 +129,10 @@ std::string onnx_name(const std::string& prefix, const std::string& op) {
 
 namespace {
 
-const torch::Tensor& tensor_of(const torch::nn::Module& m, const std::string& key, bool buffer,
-                               const std::string& prefix, const std::string& type) {
+// By value: `items` is a copy of the module's dictionary, gone when this returns (a reference
+// into it dangled, and the ONNX writer read freed memory).
+torch::Tensor tensor_of(const torch::nn::Module& m, const std::string& key, bool buffer, const std::string& prefix,
+                        const std::string& type) {
   const auto items = buffer ? m.named_buffers(false) : m.named_parameters(false);
   const auto* t = items.find(key);
   if (t == nullptr || !t->defined()) onnx_unsupported(prefix, type, "has no '" + key + "' (affine BatchNorm with running statistics expected)");
