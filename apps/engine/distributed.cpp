@@ -26,6 +26,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <thread>
 
 namespace skipzoo::app {
 
@@ -93,14 +94,15 @@ std::string hostname() {
   return name;
 }
 
-// Whether process `pid` on this host has ended (gone, or a zombie its parent has not reaped).
+// Whether process `pid` on this host has ended (gone, dead, or a zombie its parent has not reaped).
 bool process_ended(long pid) {
   if (kill(static_cast<pid_t>(pid), 0) != 0) return errno == ESRCH;
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
   std::getline(stat, line);
   const auto paren = line.rfind(')');
-  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
+  const char state = paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
+  return state == 'Z' || state == 'X';
 }
 
 class ReducerParallel : public DataParallel {
@@ -200,11 +202,16 @@ class GlooGroup : public Distributed {
   std::string lost_ranks() override {
     std::string out;
     const auto add = [&out](const std::string& text) { out += (out.empty() ? "" : "; ") + text; };
-    for (int r = 0; r < env_.world_size; ++r) {
-      if (r == env_.rank || static_cast<size_t>(r) >= peers_.size()) continue;
-      const auto& [host, pid] = peers_[static_cast<size_t>(r)];
-      if (host == host_ && pid > 0 && process_ended(pid)) {
-        add("rank " + std::to_string(r) + " (pid " + std::to_string(pid) + ") has exited");
+    // A killed rank's sockets close while it is still exiting, so the collective can fail before
+    // the process has ended: look again for up to 2 s (this runs only after a failure).
+    for (int attempt = 0; attempt < 20 && out.empty(); ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (int r = 0; r < env_.world_size; ++r) {
+        if (r == env_.rank || static_cast<size_t>(r) >= peers_.size()) continue;
+        const auto& [host, pid] = peers_[static_cast<size_t>(r)];
+        if (host == host_ && pid > 0 && process_ended(pid)) {
+          add("rank " + std::to_string(r) + " (pid " + std::to_string(pid) + ") has exited");
+        }
       }
     }
     // Ranks that failed with an error recorded it; the store lives as long as its server does.

@@ -108,7 +108,8 @@ void add_train_flags(CLI::App* cmd, RunFlags& r, TrainOptions& o) {
                   "mpirun launch ranks through their variables instead (docs/distributed.md)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
-  cmd->add_option("--backend", d.backend, "data-parallel collectives: auto (gloo on the CPU), gloo or nccl")
+  cmd->add_option("--backend", d.backend, "data-parallel collectives: auto (gloo) or gloo; nccl comes with CUDA builds of LibTorch "
+                  "and is refused by this one")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "gloo", "nccl"}));
   cmd->add_option("--dist-timeout", d.timeout_s,
