@@ -127,9 +127,13 @@ std::vector<torch::Tensor> CheckpointReader::weight_average() {
   std::vector<torch::Tensor> out;
   torch::serialize::InputArchive average_archive;
   if (!archive_.try_read("weight_average", average_archive)) return out;
-  torch::Tensor t;
-  while (average_archive.try_read(std::to_string(out.size()), t, /*is_buffer=*/true)) out.push_back(t);
-  return out;
+  // A fresh tensor for each read: reading into a defined tensor re-points that same tensor
+  // (set_), so reusing one would leave every entry aliasing the last one read.
+  for (;;) {
+    torch::Tensor t;
+    if (!average_archive.try_read(std::to_string(out.size()), t, /*is_buffer=*/true)) return out;
+    out.push_back(t);
+  }
 }
 
 void CheckpointReader::restore_rng() {

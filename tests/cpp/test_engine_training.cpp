@@ -1,4 +1,4 @@
-// Engine machinery: weight-decay groups, schedules, checkpoints, progress formatting.
+// Engine machinery: weight-decay groups, schedules, the weight average, checkpoints, progress formatting.
 #include <gtest/gtest.h>
 #include <skipzoo/models.h>
 
@@ -9,6 +9,7 @@
 #include "engine/checkpoint.h"
 #include "engine/optim.h"
 #include "engine/progress.h"
+#include "engine/weight_average.h"
 
 using namespace skipzoo::app;
 namespace zoo = skipzoo::models;
@@ -53,6 +54,49 @@ TEST(Schedule, WarmupPolyCosine) {
   EXPECT_EQ(parse_schedule(schedule_name(ScheduleKind::Poly)), ScheduleKind::Poly);
 }
 
+// The average by hand: a = d a + (1 - d) w with d = min(decay, (1 + t) / (10 + t)), over the
+// parameters and BatchNorm's running statistics; the step count is left alone; two swaps restore.
+TEST(WeightAverage, FollowsTheRecurrenceByHandAndSwapsBothWays) {
+  torch::nn::Sequential model(torch::nn::Linear(1, 1), torch::nn::BatchNorm1d(1));
+  auto w = model->named_parameters()["0.weight"];
+  auto mean = model->named_buffers()["1.running_mean"];
+  auto count = model->named_buffers()["1.num_batches_tracked"];
+  torch::NoGradGuard no_grad;
+  w.fill_(1.0);
+  mean.fill_(0.0);
+  WeightAverage average(*model, 0.5);
+  // Steps 0..3: the warm-up factor (1 + t) / (10 + t) is 0.1, 2/11, 0.25, 4/13, all under 0.5.
+  double a = 1.0, m = 0.0;
+  const double values[] = {3.0, -1.0, 5.0, 2.0};
+  for (int64_t t = 0; t < 4; ++t) {
+    w.fill_(values[t]);
+    mean.fill_(10.0 * values[t]);
+    count.fill_(t + 1);
+    average.update(t);
+    const double d = std::min(0.5, (1.0 + t) / (10.0 + t));
+    a = d * a + (1 - d) * values[t];
+    m = d * m + (1 - d) * 10.0 * values[t];
+  }
+  // Linear's weight and bias, BatchNorm's weight and bias, its running mean and variance; not the count.
+  ASSERT_EQ(average.tensors().size(), 6u);
+  EXPECT_NEAR(average.tensors()[0].item<double>(), a, 1e-6);
+  EXPECT_NEAR(average.tensors()[4].item<double>(), m, 1e-5);
+  WeightAverage capped(*model, 0.2);
+  w.fill_(0.0);
+  capped.update(5);  // (1 + 5) / 15 = 0.4 > 0.2: the decay applies
+  EXPECT_NEAR(capped.tensors()[0].item<double>(), 0.2 * 2.0, 1e-6);
+
+  average.swap();  // the average in the model, the live weights held
+  EXPECT_NEAR(w.item<double>(), a, 1e-6);
+  EXPECT_NEAR(mean.item<double>(), m, 1e-5);
+  EXPECT_EQ(count.item<int64_t>(), 4);
+  average.swap();
+  EXPECT_EQ(w.item<double>(), 0.0);
+  EXPECT_EQ(mean.item<double>(), 20.0);
+  EXPECT_NEAR(average.tensors()[0].item<double>(), a, 1e-6);
+  EXPECT_THROW(WeightAverage(*model, 1.0), std::invalid_argument);
+}
+
 TEST(Checkpoint, RoundTripRestoresWeightsOptimizerAndPosition) {
   const auto dir = fs::temp_directory_path() / ("skipzoo_ckpt_" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -74,7 +118,9 @@ TEST(Checkpoint, RoundTripRestoresWeightsOptimizerAndPosition) {
   s.best_metric = 0.5;
   s.best_epoch = 2;
   s.history_json = R"([{"epoch":1}])";
-  save_checkpoint(path, s, a.module(), opt_a.get());
+  // A weight average of tensors of different shapes: each comes back as itself, in order.
+  const std::vector<torch::Tensor> average = {torch::arange(6.0).reshape({2, 3}), torch::full({5}, 7.0)};
+  save_checkpoint(path, s, a.module(), opt_a.get(), average);
   EXPECT_TRUE(is_checkpoint(path));
 
   auto b = zoo::create_model({"resnet20"}, 2);
@@ -86,6 +132,10 @@ TEST(Checkpoint, RoundTripRestoresWeightsOptimizerAndPosition) {
   EXPECT_EQ(reader.state().step, 97);
   EXPECT_EQ(reader.state().best_epoch, 2);
   EXPECT_EQ(reader.state().history_json, s.history_json);
+  const auto average_back = reader.weight_average();
+  ASSERT_EQ(average_back.size(), 2u);
+  EXPECT_TRUE(torch::equal(average_back[0], average[0]));
+  EXPECT_TRUE(torch::equal(average_back[1], average[1]));
   reader.load_model(b.module());
   reader.load_optimizer(*opt_b);
   auto sa = zoo::state_dict(a.module()), sb = zoo::state_dict(b.module());
