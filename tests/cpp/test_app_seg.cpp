@@ -1,5 +1,5 @@
 // The segmentation app end to end through the CLI: learning, export parity, resume (straight
-// vs resumed, and after SIGINT), binary 0/255 masks, and bad input.
+// vs resumed, and after SIGINT), the weight average, binary 0/255 masks, and bad input.
 #include <gtest/gtest.h>
 #include <skipzoo/models.h>
 
@@ -105,7 +105,43 @@ TEST(SegApp, OneEpochPlusResumeEqualsTwoStraightEpochs) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
   app::CheckpointReader reader(tmp.file("resumed/last.ckpt"));
   EXPECT_EQ(reader.state().epoch, 2);
+  // The weight average (on by default) resumes too.
+  const auto average_a = app::CheckpointReader(tmp.file("straight/last.ckpt")).weight_average();
+  const auto average_b = reader.weight_average();
+  ASSERT_FALSE(average_a.empty());
+  ASSERT_EQ(average_a.size(), average_b.size());
+  for (size_t i = 0; i < average_a.size(); ++i) EXPECT_TRUE(torch::equal(average_a[i], average_b[i])) << i;
   EXPECT_EQ(app::read_json(tmp.file("resumed/metrics.json")).size(), 2u);
+}
+
+// Segmentation validates, keeps as best.ckpt and exports the weights' moving average by default:
+// best.ckpt's weights are last.ckpt's stored average (one validation, at the end), not its live
+// weights; `--ema 0` keeps none.
+TEST(SegApp, TheWeightAverageIsWhatIsValidatedKeptAndExported) {
+  TempDir tmp;
+  const std::string common = "--no-export --patches-per-image 2 --epochs 1 --layout contiguous";
+  auto r = run_cli(train_seg(tmp.file("avg"), common));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(app::read_json(tmp.file("avg/config.json"))["train"]["weight_average"], 0.99);
+  auto last = app::load_checkpoint_model(tmp.file("avg/last.ckpt"));
+  auto best = app::load_checkpoint_model(tmp.file("avg/best.ckpt"));
+  std::vector<torch::Tensor> live, kept;
+  for (const auto& p : last.model->module().parameters()) live.push_back(p);
+  for (const auto& p : best.model->module().parameters()) kept.push_back(p);
+  for (const auto& b : last.model->module().buffers()) if (b.is_floating_point()) live.push_back(b);
+  for (const auto& b : best.model->module().buffers()) if (b.is_floating_point()) kept.push_back(b);
+  const auto average = app::CheckpointReader(tmp.file("avg/last.ckpt")).weight_average();
+  ASSERT_EQ(average.size(), live.size());
+  ASSERT_EQ(kept.size(), live.size());
+  bool moved = false;
+  for (size_t i = 0; i < live.size(); ++i) {
+    EXPECT_TRUE(torch::equal(kept[i], average[i].to(kept[i].options()))) << i;
+    moved = moved || !torch::equal(live[i], kept[i]);
+  }
+  EXPECT_TRUE(moved) << "best.ckpt holds the live weights, not their average";
+  r = run_cli(train_seg(tmp.file("plain"), common + " --ema 0"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(app::CheckpointReader(tmp.file("plain/last.ckpt")).weight_average().empty());
 }
 
 // Channels-last changes the layout oneDNN computes in, not the training: the same run in NCHW
