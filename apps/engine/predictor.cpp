@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "engine/checkpoint.h"
+#include "engine/weight_average.h"
 
 namespace skipzoo::app {
 
@@ -96,6 +97,11 @@ CheckpointModel load_checkpoint_model(const std::string& path) {
   if (!out.config.contains("model")) throw std::runtime_error("checkpoint '" + path + "': its configuration names no model");
   out.model = std::make_shared<models::Model>(models::create_model(model_config(out.config["model"])));
   reader.load_model(out.model->module());
+  // last.ckpt of a run with a weight average holds the live weights and, beside them, the average
+  // that the run validates and exports: use the average (best.ckpt holds it as the model already).
+  if (const auto average = reader.weight_average(); !average.empty()) {
+    copy_average(average, averaged_tensors(out.model->module()), "checkpoint '" + path + "'");
+  }
   return out;
 }
 

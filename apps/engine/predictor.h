@@ -52,7 +52,8 @@ Predictor load_onnx_predictor(const std::string& path, const torch::Device& devi
 // `example_shape`, [N, C, H, W], in both layouts; cached per CPU, model and shape) and applies it.
 void choose_layout(Predictor& p, Layout requested, const std::vector<int64_t>& example_shape);
 
-// Rebuilds a run's model from a checkpoint (its config names the model) with its weights.
+// Rebuilds a run's model from a checkpoint (its config names the model) with its weights, or with
+// their moving average where the checkpoint keeps one (a run's last.ckpt under --ema).
 struct CheckpointModel {
   std::shared_ptr<models::Model> model;
   nlohmann::json config;  // the run's configuration

@@ -190,11 +190,8 @@ const LayoutChoice& Trainer::prepare() {
   if (options_.weight_average > 0) {  // made in the chosen layout, from the weights as they are now
     average_ = std::make_unique<WeightAverage>(module, options_.weight_average);
     if (!resumed_average_.empty()) {
-      if (resumed_average_.size() != average_->tensors().size()) {
-        throw std::runtime_error("the checkpoint's weight average does not fit this model");
-      }
-      torch::NoGradGuard no_grad;
-      for (size_t i = 0; i < resumed_average_.size(); ++i) average_->tensors()[i].copy_(resumed_average_[i]);
+      copy_average(resumed_average_, average_->tensors(), "the resumed checkpoint");
+      resumed_average_.clear();
     }
   }
   return layout_;
@@ -234,8 +231,10 @@ double Trainer::save(const std::string& name) {
   const double start = run_time();
   state_.elapsed = start;
   const std::vector<torch::Tensor> none;
+  // With the average in the model (best.ckpt) the model is what is kept: its tensors() are the
+  // live weights then, which no reader wants.
   save_checkpoint((std::filesystem::path(run_dir_) / name).string(), state_, model_.module(), optimizer_.get(),
-                  average_ ? average_->tensors() : none);
+                  average_ && !average_->in_model() ? average_->tensors() : none);
   if (name == "last.ckpt") saved_step_ = state_.step;
   const double seconds = run_time() - start;
   pacer_.record_save(seconds);
@@ -414,9 +413,12 @@ std::string Trainer::end_epoch(Epoch& sums, bool last, TrainResult& result) {
   bool validating = pacer_.validate_after(epoch + 1, state_.step, run_time(), last);
   if (group_) validating = group_->rank0(validating) != 0;
   bool best = false;
+  std::optional<WeightAverage::InModel> average_in_model;
   if (validating) {
     const double start = run_time();
-    if (average_) average_->swap();  // the average is what is validated, kept as best and exported
+    // The average is what is validated, kept as best and exported. validate() broadcasts rank 0's
+    // buffers after this swap, so every rank validates rank 0's averaged statistics.
+    if (average_) average_in_model.emplace(*average_);
     auto metrics = validate(epoch);
     validation = run_time() - start;
     pacer_.record_validation(validation, run_time());
@@ -437,7 +439,7 @@ std::string Trainer::end_epoch(Epoch& sums, bool last, TrainResult& result) {
   history.push_back(row);
   state_.history_json = history.dump();
   if (best) checkpoint += save("best.ckpt");
-  if (validating && average_) average_->swap();
+  average_in_model.reset();
   if (last || validating || stop_ || pacer_.checkpoint_due(run_time())) {
     checkpoint += save("last.ckpt");
     pacer_.saved_at(run_time());

@@ -2,17 +2,49 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <unordered_set>
 
 namespace skipzoo::app {
+
+std::vector<torch::Tensor> averaged_tensors(torch::nn::Module& model) {
+  std::vector<torch::Tensor> out;
+  std::unordered_set<const void*> seen;
+  auto add = [&](const torch::Tensor& t) {
+    if (seen.insert(t.unsafeGetTensorImpl()).second) out.push_back(t);
+  };
+  for (const auto& p : model.parameters()) add(p);
+  for (const auto& b : model.buffers()) {
+    if (b.is_floating_point()) add(b);
+  }
+  return out;
+}
+
+void copy_average(const std::vector<torch::Tensor>& stored, const std::vector<torch::Tensor>& targets,
+                  const std::string& source) {
+  if (stored.size() != targets.size()) {
+    throw std::runtime_error(source + ": its weight average holds " + std::to_string(stored.size()) +
+                             " tensors, this model has " + std::to_string(targets.size()));
+  }
+  for (size_t i = 0; i < stored.size(); ++i) {
+    if (stored[i].sizes() != targets[i].sizes()) {
+      throw std::runtime_error(source + ": its weight average's tensor " + std::to_string(i) + " has shape " +
+                               c10::str(stored[i].sizes()) + ", this model's " + c10::str(targets[i].sizes()));
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < stored.size(); ++i) targets[i].detach().copy_(stored[i]);
+}
 
 WeightAverage::WeightAverage(torch::nn::Module& model, double decay) : decay_(decay) {
   if (!(decay > 0 && decay < 1)) throw std::invalid_argument("the weight average's decay must be in (0, 1)");
   torch::NoGradGuard no_grad;
-  for (const auto& p : model.parameters()) live_.push_back(p);
-  for (const auto& b : model.buffers()) {
-    if (b.is_floating_point()) live_.push_back(b);  // num_batches_tracked is a count, not averaged
+  live_ = averaged_tensors(model);
+  int64_t largest = 0;
+  for (const auto& t : live_) {
+    average_.push_back(t.detach().clone());
+    largest = std::max(largest, t.numel());
   }
-  for (const auto& t : live_) average_.push_back(t.detach().clone());
+  scratch_ = torch::empty({largest}, live_.empty() ? torch::TensorOptions() : live_.front().options());
 }
 
 void WeightAverage::update(int64_t step) {
@@ -24,9 +56,20 @@ void WeightAverage::update(int64_t step) {
 void WeightAverage::swap() {
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < live_.size(); ++i) {
-    auto held = live_[i].detach().clone();
-    live_[i].detach().copy_(average_[i]);
+    const auto live = live_[i].detach();
+    const auto held = live.scalar_type() == scratch_.scalar_type() && live.device() == scratch_.device()
+                          ? scratch_.narrow(0, 0, live.numel()).view(live.sizes()).copy_(live)
+                          : live.clone();  // a buffer of another dtype: rare, allowed to allocate
+    live.copy_(average_[i]);
     average_[i].copy_(held);
+  }
+  in_model_ = !in_model_;
+}
+
+WeightAverage::InModel::~InModel() {
+  try {
+    average_.swap();
+  } catch (...) {  // a destructor must not throw; the swap copies between tensors already allocated
   }
 }
 

@@ -64,7 +64,7 @@ void add_train_flags(CLI::App* cmd, RunFlags& r, TrainOptions& o) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--ema", o.weight_average,
                   "validate, keep and export an exponential moving average of the weights with this decay per step "
-                  "(e.g. 0.99); 0: the weights themselves")
+                  "(e.g. 0.99; lower in the first steps: min(decay, (1 + step) / (10 + step))); 0: the weights themselves")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 0.99999));
   cmd->add_option("--seed", r.seed, "seed for initialisation and sampling (same seed, same run)")->capture_default_str();

@@ -10,6 +10,7 @@
 #include "engine/checkpoint.h"
 #include "engine/predictor.h"
 #include "engine/run_files.h"
+#include "engine/weight_average.h"
 
 using skipzoo::test::kTiny;
 using skipzoo::test::run_cli;
@@ -116,21 +117,22 @@ TEST(SegApp, OneEpochPlusResumeEqualsTwoStraightEpochs) {
 
 // Segmentation validates, keeps as best.ckpt and exports the weights' moving average by default:
 // best.ckpt's weights are last.ckpt's stored average (one validation, at the end), not its live
-// weights; `--ema 0` keeps none.
+// weights; model.ts and every use of last.ckpt (eval here) give the validated score; `--ema 0`
+// keeps no average.
 TEST(SegApp, TheWeightAverageIsWhatIsValidatedKeptAndExported) {
   TempDir tmp;
-  const std::string common = "--no-export --patches-per-image 2 --epochs 1 --layout contiguous";
+  const std::string common = "--patches-per-image 2 --epochs 1 --layout contiguous";
   auto r = run_cli(train_seg(tmp.file("avg"), common));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(app::read_json(tmp.file("avg/config.json"))["train"]["weight_average"], 0.99);
-  auto last = app::load_checkpoint_model(tmp.file("avg/last.ckpt"));
+  const auto m = app::read_json(tmp.file("avg/config.json"))["model"];
+  auto last = skipzoo::models::create_model({m["name"].get<std::string>(), m["classes"].get<int64_t>(),
+                                             m["in_channels"].get<int64_t>(), m["options"].dump()});
+  app::CheckpointReader last_reader(tmp.file("avg/last.ckpt"));
+  last_reader.load_model(last.module());  // the live weights
   auto best = app::load_checkpoint_model(tmp.file("avg/best.ckpt"));
-  std::vector<torch::Tensor> live, kept;
-  for (const auto& p : last.model->module().parameters()) live.push_back(p);
-  for (const auto& p : best.model->module().parameters()) kept.push_back(p);
-  for (const auto& b : last.model->module().buffers()) if (b.is_floating_point()) live.push_back(b);
-  for (const auto& b : best.model->module().buffers()) if (b.is_floating_point()) kept.push_back(b);
-  const auto average = app::CheckpointReader(tmp.file("avg/last.ckpt")).weight_average();
+  const auto live = app::averaged_tensors(last.module()), kept = app::averaged_tensors(best.model->module());
+  const auto average = last_reader.weight_average();
   ASSERT_EQ(average.size(), live.size());
   ASSERT_EQ(kept.size(), live.size());
   bool moved = false;
@@ -139,7 +141,21 @@ TEST(SegApp, TheWeightAverageIsWhatIsValidatedKeptAndExported) {
     moved = moved || !torch::equal(live[i], kept[i]);
   }
   EXPECT_TRUE(moved) << "best.ckpt holds the live weights, not their average";
-  r = run_cli(train_seg(tmp.file("plain"), common + " --ema 0"));
+  EXPECT_TRUE(app::CheckpointReader(tmp.file("avg/best.ckpt")).weight_average().empty());
+
+  const auto validated = app::read_json(tmp.file("avg/metrics.json")).back()["val_mIoU"].get<double>();
+  std::vector<double> scores;
+  for (const char* model : {"model.ts", "last.ckpt"}) {
+    const auto json = tmp.file(std::string(model) + ".json");
+    r = run_cli("--threads 1 eval --layout contiguous --model " + tmp.file("avg/") + model + " --data " + shapes_set() +
+                " --json " + json);
+    ASSERT_EQ(r.code, 0) << r.output;
+    scores.push_back(app::read_json(json)["mIoU"].get<double>());
+    EXPECT_NEAR(scores.back(), validated, 1e-4) << model;
+  }
+  EXPECT_EQ(scores[0], scores[1]);
+
+  r = run_cli(train_seg(tmp.file("plain"), common + " --no-export --ema 0"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(app::CheckpointReader(tmp.file("plain/last.ckpt")).weight_average().empty());
 }
