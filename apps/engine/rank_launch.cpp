@@ -13,6 +13,8 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "cli/cli.h"
@@ -21,6 +23,19 @@
 namespace skipzoo::app {
 
 namespace {
+
+// One line to stderr in one write(): the ranks and the launcher share the terminal, and a line
+// written piece by piece (as std::cerr does) is interleaved with theirs.
+void say(const std::string& line) {
+  std::cerr.flush();
+  const std::string text = line + "\n";
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(STDERR_FILENO, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
 
 // A port no one listens on now (the kernel's pick); rank 0 binds it a moment later.
 int free_port() {
@@ -75,8 +90,8 @@ void run_rank(Distributed& group, const std::function<void()>& work) {
       lost = "another rank did not answer within --dist-timeout";
     }
     group.record_error(message);
-    std::cerr << "skipzoo: error: rank " << group.rank() << " of " << group.world_size() << ": "
-              << (lost.empty() ? message : lost + ", so this rank stops (" + message + ")") << "\n";
+    say("skipzoo: error: rank " + std::to_string(group.rank()) + " of " + std::to_string(group.world_size()) + ": " +
+        (lost.empty() ? message : lost + ", so this rank stops (" + message + ")"));
   }
   std::cout.flush();
   std::cerr.flush();
@@ -150,8 +165,10 @@ int launch_local_ranks(int nproc, const std::vector<std::string>& args, bool thr
       if (failing && !killed && std::chrono::steady_clock::now() - failed_at > std::chrono::duration<double>(grace_s)) {
         for (size_t r = 0; r < g_children.size(); ++r) {
           if (!g_running[r]) continue;
-          std::cerr << "skipzoo: rank " << r << " (pid " << g_children[r] << ") did not stop within " << grace_s
-                    << " s of the failure: killing it\n";
+          std::ostringstream line;
+          line << "skipzoo: rank " << r << " (pid " << g_children[r] << ") did not stop within " << grace_s
+               << " s of the failure: killing it";
+          say(line.str());
           kill(g_children[r], SIGKILL);
         }
         killed = true;
@@ -168,7 +185,8 @@ int launch_local_ranks(int nproc, const std::vector<std::string>& args, bool thr
       // Killed by Ctrl-C or SIGTERM: interrupted; by anything else: a runtime failure.
       code = WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM ? 130 : 1;
       if (!killed) {
-        std::cerr << "skipzoo: rank " << rank << " (pid " << pid << ") was killed by signal " << WTERMSIG(status) << "\n";
+        say("skipzoo: rank " + std::to_string(rank) + " (pid " + std::to_string(pid) + ") was killed by signal " +
+            std::to_string(WTERMSIG(status)));
       }
     } else if (WIFEXITED(status)) {
       code = WEXITSTATUS(status);
