@@ -1,5 +1,7 @@
 #include "engine/optim.h"
 
+#include "engine/fused_sgd.h"
+
 #include <cmath>
 #include <stdexcept>
 
@@ -39,7 +41,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& model
       options->momentum(o.momentum).nesterov(true).weight_decay(params == &decay ? o.weight_decay : 0.0);
       groups.emplace_back(*params, std::move(options));
     }
-    return std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(o.lr));
+    return std::make_unique<FusedSGD>(groups, torch::optim::SGDOptions(o.lr));
   }
   for (auto* params : {&decay, &no_decay}) {
     auto options = std::make_unique<torch::optim::AdamWOptions>(o.lr);

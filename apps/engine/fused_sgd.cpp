@@ -1,0 +1,128 @@
+#include "engine/fused_sgd.h"
+
+#include <ATen/Parallel.h>
+
+#include <sstream>
+#include <string>
+#include <type_traits>
+
+namespace skipzoo::app {
+namespace {
+
+constexpr int64_t kGrain = 1 << 15;  // values per task: two cores share a ResNet weight
+
+// The key torch::optim::Optimizer files a parameter's state under: its TensorImpl's address,
+// as text in LibTorch 1.x and as the pointer itself in 2.x.
+template <typename Key>
+Key state_key(const torch::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream os;
+    os << static_cast<const void*>(p.unsafeGetTensorImpl());
+    return os.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
+
+struct Update {
+  float lr, weight_decay, momentum, dampening;
+  bool nesterov;
+};
+
+// d = g + wd * p; b = first ? d : momentum * b + (1 - dampening) * d;
+// p -= lr * (nesterov ? d + momentum * b : b). With momentum 0, p -= lr * d and b is unused.
+void fused_update(float* p, const float* g, float* b, int64_t n, const Update& u, bool first) {
+  // Scalars copied to locals: stores through the float pointers could alias a struct member,
+  // which would keep the compiler from vectorising.
+  const float lr = u.lr, wd = u.weight_decay, momentum = u.momentum, take = 1.f - u.dampening;
+  const bool nesterov = u.nesterov;
+  at::parallel_for(0, n, kGrain, [=](int64_t begin, int64_t end) {
+    if (b == nullptr) {
+      for (int64_t i = begin; i < end; ++i) p[i] -= lr * (g[i] + wd * p[i]);
+      return;
+    }
+    for (int64_t i = begin; i < end; ++i) {
+      const float d = g[i] + wd * p[i];
+      // The first step's buffer is new memory: written, never read (0 * NaN would be NaN).
+      const float m = first ? d : momentum * b[i] + take * d;
+      b[i] = m;
+      p[i] -= lr * (nesterov ? d + momentum * m : m);
+    }
+  });
+}
+
+// The same update from tensor ops, for what the loop does not take.
+void tensor_update(torch::Tensor p, const torch::Tensor& grad, torch::Tensor& b, const Update& u) {
+  auto d = u.weight_decay != 0 ? grad.add(p, u.weight_decay) : grad;
+  if (u.momentum != 0) {
+    if (!b.defined()) {
+      b = d.clone();
+    } else {
+      b.mul_(u.momentum).add_(d, 1.0 - u.dampening);
+    }
+    d = u.nesterov ? d.add(b, u.momentum) : b;
+  }
+  p.add_(d, -u.lr);
+}
+
+// Dense tensors whose values sit at the same offsets as p's: the same strides wherever a size
+// is above 1 (a 1x1 conv weight's gradient may differ from the weight in the strides of its
+// size-1 dimensions, as autograd allows).
+bool fusable(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor& b) {
+  auto same_dense_float = [&](const torch::Tensor& t) {
+    if (t.scalar_type() != torch::kFloat || !t.device().is_cpu() || t.layout() != torch::kStrided ||
+        !t.is_non_overlapping_and_dense() || t.sizes() != p.sizes()) {
+      return false;
+    }
+    for (int64_t d = 0; d < t.dim(); ++d) {
+      if (t.size(d) > 1 && t.stride(d) != p.stride(d)) return false;
+    }
+    return true;
+  };
+  return same_dense_float(p) && same_dense_float(g) && (!b.defined() || same_dense_float(b));
+}
+
+}  // namespace
+
+torch::Tensor FusedSGD::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  using Key = typename std::decay_t<decltype(state_)>::key_type;
+  for (auto& group : param_groups_) {
+    const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
+    const Update u{static_cast<float>(o.lr()), static_cast<float>(o.weight_decay()), static_cast<float>(o.momentum()),
+                   static_cast<float>(o.dampening()), o.nesterov()};
+    for (auto& param : group.params()) {
+      if (!param.grad().defined()) continue;
+      auto p = param.data();
+      const auto g = param.grad().data();
+      torch::Tensor buffer;
+      torch::optim::SGDParamState* state = nullptr;
+      if (u.momentum != 0) {
+        const Key key = state_key<Key>(param);
+        auto it = state_.find(key);
+        if (it == state_.end()) {
+          it = state_.emplace(key, std::make_unique<torch::optim::SGDParamState>()).first;
+        }
+        state = static_cast<torch::optim::SGDParamState*>(it->second.get());
+        buffer = state->momentum_buffer();
+      }
+      if (!g.is_sparse() && fusable(p, g, buffer)) {
+        const bool first = u.momentum != 0 && !buffer.defined();
+        if (first) buffer = torch::empty_like(p);  // the same strides as p (dense)
+        fused_update(p.data_ptr<float>(), g.data_ptr<float>(), u.momentum != 0 ? buffer.data_ptr<float>() : nullptr,
+                     p.numel(), u, first);
+      } else {
+        tensor_update(p, g, buffer, u);
+      }
+      if (state != nullptr) state->momentum_buffer(buffer);
+    }
+  }
+  return loss;
+}
+
+}  // namespace skipzoo::app
