@@ -1,3 +1,4 @@
+#include <skipzoo/models/batch_norm_relu.h>
 #include <skipzoo/models/blocks.h>
 #include <skipzoo/models/layers.h>
 
@@ -120,10 +121,8 @@ void BasicBlockImpl::reset() {
 }
 
 torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
-  auto out = bn1.forward(conv1->forward(x)).relu_();
-  out = bn2.forward(conv2->forward(out));
-  out += downsample.is_empty() ? x : downsample.forward(x);
-  return out.relu_();
+  auto out = norm_relu(bn1, conv1->forward(x));
+  return norm_relu(bn2, conv2->forward(out), downsample.is_empty() ? x : downsample.forward(x));
 }
 
 torch::jit::Module BasicBlockImpl::script_twin() const {
@@ -170,11 +169,9 @@ void BottleneckImpl::reset() {
 }
 
 torch::Tensor BottleneckImpl::forward(torch::Tensor x) {
-  auto out = bn1.forward(conv1->forward(x)).relu_();
-  out = bn2.forward(conv2->forward(out)).relu_();
-  out = bn3.forward(conv3->forward(out));
-  out += downsample.is_empty() ? x : downsample.forward(x);
-  return out.relu_();
+  auto out = norm_relu(bn1, conv1->forward(x));
+  out = norm_relu(bn2, conv2->forward(out));
+  return norm_relu(bn3, conv3->forward(out), downsample.is_empty() ? x : downsample.forward(x));
 }
 
 torch::jit::Module BottleneckImpl::script_twin() const {
@@ -219,11 +216,11 @@ void PreActBasicBlockImpl::reset() {
 }
 
 torch::Tensor PreActBasicBlockImpl::forward(torch::Tensor x) {
-  auto pre = bn1.forward(x).relu();
+  auto pre = norm_relu(bn1, x);
   // He et al. 2016: a projection shortcut sees the pre-activated input; the identity sees x.
   auto identity = downsample.is_empty() ? x : downsample.forward(pre);
   auto out = conv1->forward(pre);
-  out = conv2->forward(bn2.forward(out).relu_());
+  out = conv2->forward(norm_relu(bn2, out));
   return out += identity;
 }
 
@@ -272,11 +269,11 @@ void PreActBottleneckImpl::reset() {
 }
 
 torch::Tensor PreActBottleneckImpl::forward(torch::Tensor x) {
-  auto pre = bn1.forward(x).relu();
+  auto pre = norm_relu(bn1, x);
   auto identity = downsample.is_empty() ? x : downsample.forward(pre);
   auto out = conv1->forward(pre);
-  out = conv2->forward(bn2.forward(out).relu_());
-  out = conv3->forward(bn3.forward(out).relu_());
+  out = conv2->forward(norm_relu(bn2, out));
+  out = conv3->forward(norm_relu(bn3, out));
   return out += identity;
 }
 
@@ -316,7 +313,7 @@ void PreActUnitImpl::reset() {
 }
 
 torch::Tensor PreActUnitImpl::forward(torch::Tensor x) {
-  return x + conv1->forward(bn1.forward(x).relu());
+  return x + conv1->forward(norm_relu(bn1, x));
 }
 
 torch::jit::Module PreActUnitImpl::script_twin() const {

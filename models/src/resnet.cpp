@@ -1,3 +1,4 @@
+#include <skipzoo/models/batch_norm_relu.h>
 #include <skipzoo/models/layers.h>
 #include <skipzoo/models/resnet.h>
 
@@ -87,7 +88,7 @@ void ResNetImpl::reset() {
 
 torch::Tensor ResNetImpl::stem(torch::Tensor x) {
   x = conv1->forward(x);
-  return stem_norm() ? bn1.forward(x).relu_() : x;
+  return stem_norm() ? norm_relu(bn1, x) : x;
 }
 
 std::vector<torch::Tensor> ResNetImpl::features(torch::Tensor x) {
@@ -99,7 +100,7 @@ std::vector<torch::Tensor> ResNetImpl::features(torch::Tensor x) {
 }
 
 torch::Tensor ResNetImpl::head(torch::Tensor x) {
-  if (options.preact()) x = bn_final.forward(x).relu();
+  if (options.preact()) x = norm_relu(bn_final, x);
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
   return fc ? fc->forward(x) : x;
 }

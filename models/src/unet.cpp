@@ -1,3 +1,4 @@
+#include <skipzoo/models/batch_norm_relu.h>
 #include <skipzoo/models/layers.h>
 #include <skipzoo/models/unet.h>
 
@@ -78,8 +79,7 @@ void ConvBlockImpl::reset() {
 }
 
 torch::Tensor ConvBlockImpl::forward(torch::Tensor x) {
-  x = bn1.forward(conv1->forward(x)).relu_();
-  return bn2.forward(conv2->forward(x)).relu_();
+  return norm_relu(bn2, conv2->forward(norm_relu(bn1, conv1->forward(x))));
 }
 
 torch::jit::Module ConvBlockImpl::script_twin() const {

@@ -63,12 +63,14 @@ def weights(run_dir):
 
 
 def assert_same_weights(a, b, atol=1e-5):
-    """Parameters within atol; BatchNorm's running statistics (values up to ~10) within 1e-5 relative."""
+    """Parameters within atol; BatchNorm's running statistics (values up to ~10) within 1e-5 relative
+    or atol: --sync-bn's ranks use ManualBatchNorm, one process the fused BatchNorm + ReLU, and their
+    float roundings differ (by ~1e-6 after 20 steps)."""
     assert a.keys() == b.keys()
     for key in a:
         x, y = a[key].double(), b[key].double()
         if "running" in key:
-            assert torch.allclose(x, y, rtol=1e-5, atol=1e-6), (key, (x - y).abs().max().item())
+            assert torch.allclose(x, y, rtol=1e-5, atol=atol), (key, (x - y).abs().max().item())
         else:
             assert (x - y).abs().max().item() <= atol, (key, (x - y).abs().max().item())
 

@@ -3,6 +3,7 @@
 /// Umbrella header: everything in skipzoo::models (networks and blocks, the model registry,
 /// weights interchange, TorchScript export and the analyses).
 #include <skipzoo/models/analysis.h>
+#include <skipzoo/models/batch_norm_relu.h>
 #include <skipzoo/models/blocks.h>
 #include <skipzoo/models/export.h>
 #include <skipzoo/models/layers.h>

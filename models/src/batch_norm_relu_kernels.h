@@ -1,0 +1,36 @@
+#pragma once
+// The loops behind batch_norm_relu_train(): float (N, C, H, W) activations stored either
+// contiguous (N*C planes of H*W values) or channels-last (N*H*W rows of C values). Sums go
+// through float blocks into double, in a fixed order: the same input gives the same bits
+// whatever the thread count. The loops split work with at::parallel_for, which uses LibTorch's
+// intra-op threads only when compiled with OpenMP (cmake/SkipzooTarget.cmake).
+#include <cstdint>
+
+namespace skipzoo::models::detail {
+
+struct ActivationLayout {
+  int64_t n = 0, c = 0, hw = 0;  // batch, channels, values per channel plane
+  bool channels_last = false;
+  int64_t values_per_channel() const { return n * hw; }
+};
+
+// Per channel c, over its n * hw values v: sum (v - shift[c]) and sum (v - shift[c])^2. A
+// shift near the mean (any value of the channel) keeps the variance from cancelling.
+void channel_moments(const float* x, const ActivationLayout& l, const float* shift, double* sum, double* sum_sq);
+
+// out = max(x * scale[c] + offset[c] + residual, 0) and positive = (out > 0), ReLU's mask for
+// the backward (a quarter of out's bytes to read back); residual may be null. NaN stays NaN.
+void scale_add_relu(const float* x, const float* residual, const ActivationLayout& l, const float* scale,
+                    const float* offset, float* out, uint8_t* positive);
+
+// With g' = (positive ? dy : 0): per channel, sum g' and sum g' * (x - mean[c]); writes g' to
+// masked_grad when it is not null (the residual's gradient).
+void masked_grad_sums(const float* dy, const uint8_t* positive, const float* x, const ActivationLayout& l, const float* mean,
+                      double* sum_g, double* sum_gx, float* masked_grad);
+
+// dx = (positive ? dy : 0) * k_grad[c] + (x - mean[c]) * k_x[c] + k_const[c]: BatchNorm's input
+// gradient with its per-channel coefficients folded in.
+void masked_affine_grad(const float* dy, const uint8_t* positive, const float* x, const ActivationLayout& l, const float* mean,
+                        const float* k_grad, const float* k_x, const float* k_const, float* dx);
+
+}  // namespace skipzoo::models::detail

@@ -1,0 +1,160 @@
+// The fused BatchNorm + residual + ReLU of training against torch::batch_norm, `+` and
+// torch::relu computed in double (output, running statistics, every gradient), in both layouts;
+// the fallbacks, the module wrapper's bookkeeping and thread-count independence.
+#include <gtest/gtest.h>
+#include <skipzoo/models/batch_norm_relu.h>
+#include <skipzoo/models/norm.h>
+
+#include <tuple>
+
+namespace zoo = skipzoo::models;
+
+namespace {
+
+struct Result {
+  torch::Tensor y, dx, dgamma, dbeta, dresidual, running_mean, running_var;
+};
+
+struct Inputs {
+  torch::Tensor x, gamma, beta, residual, upstream, running_mean, running_var;
+};
+
+// Conv outputs far from zero mean (offset 40, spread 3), a zero and negative scales.
+Inputs make_inputs(const std::vector<int64_t>& shape, bool channels_last, bool with_residual) {
+  torch::manual_seed(7);
+  const int64_t C = shape[1];
+  Inputs in;
+  const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  in.x = (torch::randn(shape) * 3 + 40).contiguous(format);
+  in.gamma = torch::randn({C});
+  in.gamma[0] = 0;
+  in.beta = torch::randn({C});
+  if (with_residual) in.residual = torch::randn(shape);  // contiguous: a layout other than x's when x is channels-last
+  in.upstream = torch::randn(shape);
+  in.running_mean = torch::rand({C});
+  in.running_var = torch::rand({C}) + 0.5;
+  return in;
+}
+
+// Fused (float) when `fused`, else the separate ops in double: the reference.
+Result run(const Inputs& in, bool fused) {
+  auto cast = [&](const torch::Tensor& t) {
+    return !t.defined() ? t : fused ? t.clone() : t.to(torch::kDouble);
+  };
+  auto x = cast(in.x).requires_grad_(), gamma = cast(in.gamma).requires_grad_(), beta = cast(in.beta).requires_grad_();
+  auto residual = cast(in.residual);
+  if (residual.defined()) residual.requires_grad_();
+  auto rm = cast(in.running_mean), rv = cast(in.running_var);
+  torch::Tensor y;
+  if (fused) {
+    y = zoo::batch_norm_relu_train(x, gamma, beta, residual, rm, rv, 0.1, 1e-5);
+  } else {
+    y = torch::batch_norm(x, gamma, beta, rm, rv, true, 0.1, 1e-5, false);
+    if (residual.defined()) y = y + residual;
+    y = torch::relu(y);
+  }
+  (y * cast(in.upstream)).sum().backward();
+  auto d = [](const torch::Tensor& t) { return t.defined() ? t.to(torch::kDouble) : t; };
+  return {d(y.detach()), d(x.grad()), d(gamma.grad()), d(beta.grad()), residual.defined() ? d(residual.grad()) : torch::Tensor(),
+          d(rm), d(rv)};
+}
+
+double rel_err(const torch::Tensor& a, const torch::Tensor& ref) {
+  return ((a - ref).abs().max() / ref.abs().max().clamp_min(1e-12)).item<double>();
+}
+
+using Case = std::tuple<std::vector<int64_t>, bool, bool>;  // shape, channels-last, residual
+class BatchNormReLUCases : public ::testing::TestWithParam<Case> {};
+
+TEST_P(BatchNormReLUCases, EqualsBatchNormPlusResidualThenReLUInDouble) {
+  const auto& [shape, channels_last, with_residual] = GetParam();
+  const auto in = make_inputs(shape, channels_last, with_residual);
+  const auto got = run(in, true), want = run(in, false);
+  EXPECT_LT(rel_err(got.y, want.y), 1e-5);
+  EXPECT_LT(rel_err(got.running_mean, want.running_mean), 1e-6);
+  EXPECT_LT(rel_err(got.running_var, want.running_var), 1e-5);
+  EXPECT_LT(rel_err(got.dx, want.dx), 1e-4);
+  EXPECT_LT(rel_err(got.dgamma, want.dgamma), 1e-4);
+  EXPECT_LT(rel_err(got.dbeta, want.dbeta), 1e-5);
+  if (with_residual) {
+    EXPECT_LT(rel_err(got.dresidual, want.dresidual), 1e-6);
+  }
+  EXPECT_GT(want.dx.abs().max().item<double>(), 1e-3);                      // not a comparison of zeros
+  EXPECT_GT((want.y == 0).sum().item<int64_t>(), 0);                         // ReLU's clamp is exercised
+  EXPECT_EQ(channels_last, got.y.is_contiguous(at::MemoryFormat::ChannelsLast) && !got.y.is_contiguous());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, BatchNormReLUCases,
+    ::testing::Combine(::testing::Values(std::vector<int64_t>{4, 8, 5, 7},      // small planes; 8 rows of 8 at a time, a short last one
+                                         std::vector<int64_t>{2, 33, 9, 3},     // odd channel count
+                                         std::vector<int64_t>{2, 24, 7, 5},     // channels-last rows taken 2 at a time
+                                         std::vector<int64_t>{3, 16, 48, 48}),  // planes beyond one float block
+                       ::testing::Bool(), ::testing::Bool()));
+
+TEST(BatchNormReLU, SameBitsWithOneOrTwoThreads) {
+  const auto in = make_inputs({8, 24, 20, 20}, true, true);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const auto one = run(in, true);
+  at::set_num_threads(2);
+  const auto two = run(in, true);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(one.y, two.y));
+  EXPECT_TRUE(torch::equal(one.dx, two.dx));
+  EXPECT_TRUE(torch::equal(one.dgamma, two.dgamma));
+  EXPECT_TRUE(torch::equal(one.running_var, two.running_var));
+}
+
+TEST(BatchNormReLU, NaNStaysNaNAsTorchRelu) {
+  auto in = make_inputs({2, 3, 4, 4}, false, false);
+  in.x[1][2][3][3] = std::numeric_limits<float>::quiet_NaN();
+  const auto y = zoo::batch_norm_relu_train(in.x, in.gamma, in.beta, {}, {}, {}, 0.1, 1e-5);
+  EXPECT_TRUE(y.select(1, 2).isnan().all().item<bool>());  // the channel's statistics are NaN
+  EXPECT_FALSE(y.select(1, 1).isnan().any().item<bool>());
+}
+
+TEST(BatchNormReLU, OtherInputsGoThroughTheSeparateOps) {
+  auto in = make_inputs({2, 3, 4, 4}, false, true);
+  // Double: the separate ops, so the same bits as them.
+  auto xd = in.x.to(torch::kDouble), gd = in.gamma.to(torch::kDouble), bd = in.beta.to(torch::kDouble);
+  auto rd = in.residual.to(torch::kDouble);
+  const auto want = torch::relu(torch::batch_norm(xd, gd, bd, {}, {}, true, 0.1, 1e-5, false) + rd);
+  EXPECT_TRUE(torch::equal(zoo::batch_norm_relu_train(xd, gd, bd, rd, {}, {}, 0.1, 1e-5), want));
+  // One value per channel: torch::nn::BatchNorm2d's error, not an infinite running variance.
+  auto one = torch::randn({1, 3, 1, 1});
+  EXPECT_THROW(zoo::batch_norm_relu_train(one, in.gamma, in.beta, {}, {}, {}, 0.1, 1e-5), c10::Error);
+  EXPECT_THROW(zoo::batch_norm_relu_train(one.to(torch::kDouble), gd, bd, {}, {}, {}, 0.1, 1e-5), c10::Error);
+}
+
+TEST(NormReLU, BatchNormModuleKeepsItsBookkeeping) {
+  torch::manual_seed(3);
+  const auto x = torch::randn({4, 6, 5, 5}).contiguous(at::MemoryFormat::ChannelsLast);
+  for (const bool cumulative : {false, true}) {
+    auto options = torch::nn::BatchNormOptions(6);
+    if (cumulative) options.momentum(c10::nullopt);
+    torch::nn::BatchNorm2d fused_bn(options), plain_bn(options);
+    torch::nn::AnyModule fused(fused_bn);
+    for (int step = 0; step < 3; ++step) {
+      const auto y = zoo::norm_relu(fused, x * (step + 1));
+      const auto want = torch::relu(plain_bn->forward(x * (step + 1)));
+      EXPECT_LT((y - want).abs().max().item<double>(), 1e-5);
+    }
+    EXPECT_EQ(fused_bn->num_batches_tracked.item<int64_t>(), 3);
+    EXPECT_LT((fused_bn->running_mean - plain_bn->running_mean).abs().max().item<double>(), 1e-5);
+    EXPECT_LT((fused_bn->running_var - plain_bn->running_var).abs().max().item<double>(), 1e-4);
+    // Evaluation mode: the module's forward with the running statistics.
+    fused_bn->eval();
+    EXPECT_TRUE(torch::equal(zoo::norm_relu(fused, x), torch::relu(fused_bn->forward(x))));
+  }
+}
+
+TEST(NormReLU, ANormThatReturnsItsInputLeavesTheCallersTensorAlone) {
+  torch::nn::AnyModule none(zoo::make_norm2d(zoo::Norm::None, 3));
+  const auto x = torch::randn({2, 3, 4, 4}), before = x.clone();
+  const auto r = torch::randn({2, 3, 4, 4});
+  EXPECT_TRUE(torch::equal(zoo::norm_relu(none, x, r), torch::relu(before + r)));
+  EXPECT_TRUE(torch::equal(x, before));
+}
+
+}  // namespace
