@@ -9,7 +9,7 @@
 namespace skipzoo::app {
 namespace {
 
-constexpr int64_t kGrain = 1 << 15;  // values per task: two cores share a ResNet weight
+constexpr int64_t kGrain = 1 << 15;  // values per task: big weights split across the threads
 
 // The key torch::optim::Optimizer files a parameter's state under: its TensorImpl's address,
 // as text in LibTorch 1.x and as the pointer itself in 2.x.
@@ -25,7 +25,7 @@ Key state_key(const torch::Tensor& p) {
 }
 
 struct Update {
-  float lr, weight_decay, momentum, dampening;
+  double lr, weight_decay, momentum, dampening;
   bool nesterov;
 };
 
@@ -34,7 +34,8 @@ struct Update {
 void fused_update(float* p, const float* g, float* b, int64_t n, const Update& u, bool first) {
   // Scalars copied to locals: stores through the float pointers could alias a struct member,
   // which would keep the compiler from vectorising.
-  const float lr = u.lr, wd = u.weight_decay, momentum = u.momentum, take = 1.f - u.dampening;
+  const float lr = static_cast<float>(u.lr), wd = static_cast<float>(u.weight_decay);
+  const float momentum = static_cast<float>(u.momentum), undamped = static_cast<float>(1.0 - u.dampening);
   const bool nesterov = u.nesterov;
   at::parallel_for(0, n, kGrain, [=](int64_t begin, int64_t end) {
     if (b == nullptr) {
@@ -44,7 +45,7 @@ void fused_update(float* p, const float* g, float* b, int64_t n, const Update& u
     for (int64_t i = begin; i < end; ++i) {
       const float d = g[i] + wd * p[i];
       // The first step's buffer is new memory: written, never read (0 * NaN would be NaN).
-      const float m = first ? d : momentum * b[i] + take * d;
+      const float m = first ? d : momentum * b[i] + undamped * d;
       b[i] = m;
       p[i] -= lr * (nesterov ? d + momentum * m : m);
     }
@@ -94,8 +95,7 @@ torch::Tensor FusedSGD::step(LossClosure closure) {
   using Key = typename std::decay_t<decltype(state_)>::key_type;
   for (auto& group : param_groups_) {
     const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
-    const Update u{static_cast<float>(o.lr()), static_cast<float>(o.weight_decay()), static_cast<float>(o.momentum()),
-                   static_cast<float>(o.dampening()), o.nesterov()};
+    const Update u{o.lr(), o.weight_decay(), o.momentum(), o.dampening(), o.nesterov()};
     for (auto& param : group.params()) {
       if (!param.grad().defined()) continue;
       auto p = param.data();

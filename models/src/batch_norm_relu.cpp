@@ -56,7 +56,7 @@ class BatchNormReLUFunction : public torch::autograd::Function<BatchNormReLUFunc
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& weight, const Tensor& bias,
                         const c10::optional<Tensor>& residual_arg, const c10::optional<Tensor>& running_mean_arg,
-                        const c10::optional<Tensor>& running_var_arg, double momentum, double eps) {
+                        const c10::optional<Tensor>& running_var_arg, double momentum, double eps, bool record) {
     // Optional tensors reach apply() as c10::optional: an undefined Tensor argument would not.
     const Tensor residual = residual_arg.value_or(Tensor());
     Tensor running_mean = running_mean_arg.value_or(Tensor()), running_var = running_var_arg.value_or(Tensor());
@@ -90,25 +90,25 @@ class BatchNormReLUFunction : public torch::autograd::Function<BatchNormReLUFunc
     const auto format = memory_format(l);
     const Tensor r = residual.defined() ? residual.contiguous(format) : residual;
     auto y = torch::empty(x.sizes(), x.options().memory_format(format));
-    auto positive = torch::empty(x.sizes(), x.options().dtype(torch::kByte).memory_format(format));
+    Tensor positive;  // ReLU's mask, kept only for a backward
+    if (record) positive = torch::empty(x.sizes(), x.options().dtype(torch::kByte).memory_format(format));
     const Tensor scale_t = channel_tensor(scale, x), offset_t = channel_tensor(offset, x);
     detail::scale_add_relu(x.data_ptr<float>(), r.defined() ? r.data_ptr<float>() : nullptr, l, scale_t.data_ptr<float>(),
-                           offset_t.data_ptr<float>(), y.data_ptr<float>(), positive.data_ptr<uint8_t>());
-
-    ctx->save_for_backward({x, weight});
-    ctx->saved_data["positive"] = positive;
-    ctx->saved_data["mean"] = channel_tensor(mean, x);
-    ctx->saved_data["invstd"] = channel_tensor(invstd, x);
-    ctx->saved_data["residual_grad"] = residual.defined() && residual.requires_grad();
+                           offset_t.data_ptr<float>(), y.data_ptr<float>(),
+                           record ? positive.data_ptr<uint8_t>() : nullptr);
+    if (record) {
+      // save_for_backward, not saved_data: the engine frees these once the backward has run.
+      ctx->save_for_backward({x, weight, positive, channel_tensor(mean, x), channel_tensor(invstd, x)});
+      ctx->saved_data["residual_grad"] = residual.defined() && residual.requires_grad();
+    }
     return y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    TORCH_CHECK(!torch::GradMode::is_enabled(),
+                "skipzoo::batch_norm_relu has no second derivative (backward with create_graph=true)");
     const auto saved = ctx->get_saved_variables();
-    const Tensor &x = saved[0], &weight = saved[1];
-    const Tensor positive = ctx->saved_data["positive"].toTensor();
-    const Tensor mean = ctx->saved_data["mean"].toTensor();
-    const Tensor invstd = ctx->saved_data["invstd"].toTensor();
+    const Tensor &x = saved[0], &weight = saved[1], &positive = saved[2], &mean = saved[3], &invstd = saved[4];
     const bool residual_grad = ctx->saved_data["residual_grad"].toBool();
     const auto l = layout_of(x);
     const int64_t C = l.c;
@@ -124,19 +124,20 @@ class BatchNormReLUFunction : public torch::autograd::Function<BatchNormReLUFunc
 
     const Tensor gamma = weight.contiguous();
     const float* g = gamma.data_ptr<float>();
-    const float* is = invstd.data_ptr<float>();
+    const float* inv = invstd.data_ptr<float>();
     std::vector<double> d_gamma(C), k_grad(C), k_x(C), k_const(C);
     for (int64_t c = 0; c < C; ++c) {
-      d_gamma[c] = sum_gx[c] * is[c];
-      k_grad[c] = static_cast<double>(g[c]) * is[c];
-      k_x[c] = -k_grad[c] * is[c] * is[c] * sum_gx[c] / M;
+      d_gamma[c] = sum_gx[c] * inv[c];
+      k_grad[c] = static_cast<double>(g[c]) * inv[c];
+      k_x[c] = -k_grad[c] * inv[c] * inv[c] * sum_gx[c] / M;
       k_const[c] = -k_grad[c] * sum_g[c] / M;
     }
     auto dx = torch::empty(x.sizes(), x.options().memory_format(format));
     const Tensor kg = channel_tensor(k_grad, x), kx = channel_tensor(k_x, x), kc = channel_tensor(k_const, x);
     detail::masked_affine_grad(dy.data_ptr<float>(), positive.data_ptr<uint8_t>(), x.data_ptr<float>(), l, mean.data_ptr<float>(),
                                kg.data_ptr<float>(), kx.data_ptr<float>(), kc.data_ptr<float>(), dx.data_ptr<float>());
-    return {dx, channel_tensor(d_gamma, weight), channel_tensor(sum_g, weight), d_residual, Tensor(), Tensor(), Tensor(), Tensor()};
+    return {dx,       channel_tensor(d_gamma, weight), channel_tensor(sum_g, weight), d_residual, Tensor(), Tensor(),
+            Tensor(), Tensor(),                        Tensor()};
   }
 };
 
@@ -145,17 +146,21 @@ class BatchNormReLUFunction : public torch::autograd::Function<BatchNormReLUFunc
 Tensor batch_norm_relu_train(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& residual,
                              Tensor running_mean, Tensor running_var, double momentum, double eps) {
   // torch::nn::functional::batch_norm's check (ATen's batch_norm would return beta and an
-  // infinite running variance).
-  TORCH_CHECK(x.dim() < 2 || x.size(1) == 0 || x.numel() / x.size(1) > 1,
+  // infinite running variance); an empty batch passes, as there.
+  TORCH_CHECK(x.dim() < 2 || x.size(1) == 0 || x.numel() / x.size(1) != 1,
               "Expected more than 1 value per channel when training, got input size ", x.sizes());
   if (kernels_take(x, weight, bias, residual, running_mean, running_var)) {
     RECORD_FUNCTION("skipzoo::batch_norm_relu", std::vector<c10::IValue>({x}));  // a named op in profiles
     auto optional = [](const Tensor& t) { return t.defined() ? c10::optional<Tensor>(t) : c10::nullopt; };
+    // Without a graph to record (NoGradGuard, or nothing requiring grad) no mask is kept.
+    const bool record = torch::GradMode::is_enabled() &&
+                        (x.requires_grad() || weight.requires_grad() || bias.requires_grad() ||
+                         (residual.defined() && residual.requires_grad()));
     return BatchNormReLUFunction::apply(x, weight, bias, optional(residual), optional(running_mean),
-                                        optional(running_var), momentum, eps);
+                                        optional(running_var), momentum, eps, record);
   }
   auto y = torch::batch_norm(x, weight, bias, running_mean, running_var, /*training=*/true, momentum, eps,
-                             /*cudnn_enabled=*/true);
+                             at::globalContext().userEnabledCuDNN());
   if (residual.defined()) y += residual;
   return y.relu_();
 }

@@ -6,12 +6,15 @@
 #include <array>
 #include <vector>
 
-// The innermost loops are compiled for AVX-512, AVX2 and baseline x86-64, the best one picked
-// when the program loads (GCC function multiversioning); elsewhere they are plain functions.
+// The innermost loops are compiled for AVX-512, AVX2 and baseline x86-64, the version picked by
+// the instruction sets the CPU reports when the program loads (GCC function multiversioning);
+// other compilers build the baseline only.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define SKIPZOO_VECTOR_LOOP __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define SKIPZOO_VECTOR_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
+#define SKIPZOO_INLINE inline __attribute__((always_inline))
 #else
 #define SKIPZOO_VECTOR_LOOP
+#define SKIPZOO_INLINE inline
 #endif
 
 namespace skipzoo::models::detail {
@@ -31,11 +34,13 @@ constexpr int64_t kMinRowWidth = 64;
 constexpr int64_t kGrainValues = 32768;
 
 // ReLU that keeps NaN (as torch::relu): the comparison is false for NaN.
-inline float clamp_below_zero(float v) { return v < 0.f ? 0.f : v; }
-// ReLU's gradient (as torch's threshold_backward): the gradient where the output was positive.
-// Both values are loaded first, so the select compiles to a blend, not a branch that the random
-// signs would mispredict half the time.
-inline float masked(float grad, uint8_t positive) { return positive != 0 ? grad : 0.f; }
+SKIPZOO_INLINE float clamp_below_zero(float v) { return v < 0.f ? 0.f : v; }
+// ReLU's mask as torch's threshold_backward reads it: the gradient passes unless the output is
+// <= 0 (so it passes where the output is NaN).
+SKIPZOO_INLINE uint8_t passes(float v) { return !(v <= 0.f); }
+// The masked gradient. Both values are loaded first, so the select compiles to a blend, not a
+// branch that the random signs would mispredict half the time.
+SKIPZOO_INLINE float masked(float grad, uint8_t pass) { return pass != 0 ? grad : 0.f; }
 
 // ---- innermost loops: `rows` rows of `w` values (channels-last; per-channel vectors tiled to
 // w) or one plane segment of `n` values of one channel (contiguous; per-channel scalars) ----
@@ -52,27 +57,32 @@ void moments_rows(const float* __restrict x, int64_t rows, int64_t w, const floa
   }
 }
 
-SKIPZOO_VECTOR_LOOP
-void moments_plane(const float* __restrict x, int64_t n, float shift, double* sa, double* sb) {
+// Two sums of term(i, a, b) over i < n, in kLanes float lanes (vectorised), added to *sa, *sb.
+template <typename Term>
+SKIPZOO_INLINE void lane_sums(int64_t n, const Term& term, double* sa, double* sb) {
   constexpr int kLanes = 16;
   float la[kLanes] = {}, lb[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    for (int v = 0; v < kLanes; ++v) {
-      const float d = x[i + v] - shift;
-      la[v] += d;
-      lb[v] += d * d;
-    }
+    for (int v = 0; v < kLanes; ++v) term(i + v, la[v], lb[v]);
   }
-  for (; i < n; ++i) {
-    const float d = x[i] - shift;
-    la[0] += d;
-    lb[0] += d * d;
-  }
+  for (; i < n; ++i) term(i, la[0], lb[0]);
   for (int v = 0; v < kLanes; ++v) {
     *sa += la[v];
     *sb += lb[v];
   }
+}
+
+SKIPZOO_VECTOR_LOOP
+void moments_plane(const float* __restrict x, int64_t n, float shift, double* sa, double* sb) {
+  lane_sums(
+      n,
+      [&](int64_t i, float& a, float& b) {
+        const float d = x[i] - shift;
+        a += d;
+        b += d * d;
+      },
+      sa, sb);
 }
 
 SKIPZOO_VECTOR_LOOP
@@ -93,66 +103,61 @@ void grad_sums_rows(const float* __restrict dy, const uint8_t* __restrict positi
 SKIPZOO_VECTOR_LOOP
 void grad_sums_plane(const float* __restrict dy, const uint8_t* __restrict positive, const float* __restrict x, int64_t n,
                      float mean, double* sa, double* sb, float* __restrict masked_grad) {
-  constexpr int kLanes = 16;
-  float la[kLanes] = {}, lb[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int v = 0; v < kLanes; ++v) {
-      const float g = masked(dy[i + v], positive[i + v]);
-      if (masked_grad != nullptr) masked_grad[i + v] = g;
-      la[v] += g;
-      lb[v] += g * (x[i + v] - mean);
+  lane_sums(
+      n,
+      [&](int64_t i, float& a, float& b) {
+        const float g = masked(dy[i], positive[i]);
+        if (masked_grad != nullptr) masked_grad[i] = g;
+        a += g;
+        b += g * (x[i] - mean);
+      },
+      sa, sb);
+}
+
+// out = max(x * scale + offset (+ residual), 0) and, when positive is not null, ReLU's mask;
+// rows of w values with coefficient vectors of w entries (channels-last), or a plane's n values
+// with its channel's coefficients (contiguous).
+SKIPZOO_VECTOR_LOOP
+void apply_rows(const float* __restrict x, const float* __restrict residual, int64_t rows, int64_t w,
+                const float* __restrict scale, const float* __restrict offset, float* __restrict out,
+                uint8_t* __restrict positive) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t o = r * w;
+    for (int64_t j = 0; j < w; ++j) {
+      const float v = x[o + j] * scale[j] + offset[j] + (residual != nullptr ? residual[o + j] : 0.f);
+      out[o + j] = clamp_below_zero(v);
+      if (positive != nullptr) positive[o + j] = passes(v);
     }
-  }
-  for (; i < n; ++i) {
-    const float g = masked(dy[i], positive[i]);
-    if (masked_grad != nullptr) masked_grad[i] = g;
-    la[0] += g;
-    lb[0] += g * (x[i] - mean);
-  }
-  for (int v = 0; v < kLanes; ++v) {
-    *sa += la[v];
-    *sb += lb[v];
   }
 }
 
-// out = max(x * scale + offset (+ residual), 0) and positive = out > 0 over n values;
-// scale/offset have n entries (a tiled row) or one (one channel: `per_value` false).
 SKIPZOO_VECTOR_LOOP
-void apply_values(const float* __restrict x, const float* __restrict residual, int64_t n, const float* __restrict scale,
-                  const float* __restrict offset, bool per_value, float* __restrict out, uint8_t* __restrict positive) {
-  auto store = [&](int64_t i, float v) {
+void apply_plane(const float* __restrict x, const float* __restrict residual, int64_t n, float scale, float offset,
+                 float* __restrict out, uint8_t* __restrict positive) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i] * scale + offset + (residual != nullptr ? residual[i] : 0.f);
     out[i] = clamp_below_zero(v);
-    positive[i] = v > 0.f;
-  };
-  if (per_value) {
-    if (residual != nullptr) {
-      for (int64_t i = 0; i < n; ++i) store(i, x[i] * scale[i] + offset[i] + residual[i]);
-    } else {
-      for (int64_t i = 0; i < n; ++i) store(i, x[i] * scale[i] + offset[i]);
-    }
-    return;
-  }
-  const float s = *scale, o = *offset;
-  if (residual != nullptr) {
-    for (int64_t i = 0; i < n; ++i) store(i, x[i] * s + o + residual[i]);
-  } else {
-    for (int64_t i = 0; i < n; ++i) store(i, x[i] * s + o);
+    if (positive != nullptr) positive[i] = passes(v);
   }
 }
 
-// dx = masked(dy, y) * k_grad + (x - mean) * k_x + k_const over n values, coefficients as in
-// apply_values.
+// dx = masked(dy) * k_grad + (x - mean) * k_x + k_const, laid out as in apply_rows / apply_plane.
 SKIPZOO_VECTOR_LOOP
-void affine_grad_values(const float* __restrict dy, const uint8_t* __restrict positive, const float* __restrict x, int64_t n,
-                        const float* __restrict mean, const float* __restrict k_grad, const float* __restrict k_x,
-                        const float* __restrict k_const, bool per_value, float* __restrict dx) {
-  if (per_value) {
-    for (int64_t i = 0; i < n; ++i) dx[i] = masked(dy[i], positive[i]) * k_grad[i] + (x[i] - mean[i]) * k_x[i] + k_const[i];
-    return;
+void affine_grad_rows(const float* __restrict dy, const uint8_t* __restrict positive, const float* __restrict x,
+                      int64_t rows, int64_t w, const float* __restrict mean, const float* __restrict k_grad,
+                      const float* __restrict k_x, const float* __restrict k_const, float* __restrict dx) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t o = r * w;
+    for (int64_t j = 0; j < w; ++j) {
+      dx[o + j] = masked(dy[o + j], positive[o + j]) * k_grad[j] + (x[o + j] - mean[j]) * k_x[j] + k_const[j];
+    }
   }
-  const float m = *mean, kg = *k_grad, kx = *k_x, kc = *k_const;
-  for (int64_t i = 0; i < n; ++i) dx[i] = masked(dy[i], positive[i]) * kg + (x[i] - m) * kx + kc;
+}
+
+SKIPZOO_VECTOR_LOOP
+void affine_grad_plane(const float* __restrict dy, const uint8_t* __restrict positive, const float* __restrict x,
+                       int64_t n, float mean, float k_grad, float k_x, float k_const, float* __restrict dx) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = masked(dy[i], positive[i]) * k_grad + (x[i] - mean) * k_x + k_const;
 }
 
 // ---- the walks over the tensor -------------------------------------------------------------
@@ -228,21 +233,23 @@ void reduce_channels(const ActivationLayout& l, double* sum_a, double* sum_b, co
   }
 }
 
-// values(offset, n, j0, per_value) for every stretch of values: channels-last rows (j0 = 0,
-// per_value: coefficient vectors tiled to the row) or one channel's plane (j0 = its channel).
-template <typename Values>
-void for_each_stretch(const ActivationLayout& l, const Values& values) {
+// Every value once, in parallel. Channels-last: rows_fn(offset, rows, w) for runs of rows of w
+// values from value `offset` (the last row may be shorter). Contiguous: plane_fn(offset, n, c)
+// for each plane of n values of channel c.
+template <typename Rows, typename Plane>
+void for_each_value(const ActivationLayout& l, const Rows& rows_fn, const Plane& plane_fn) {
   const int64_t C = l.c;
   if (l.channels_last) {
-    const int64_t W = row_width(l), total = l.n * l.hw * C;
+    const int64_t W = row_width(l), total = l.n * l.hw * C, full_rows = total / W;
     at::parallel_for(0, (total + W - 1) / W, std::max<int64_t>(1, kGrainValues / W), [&](int64_t r0, int64_t r1) {
-      const int64_t begin = r0 * W, end = std::min(total, r1 * W);
-      for (int64_t o = begin; o < end; o += W) values(o, std::min(W, end - o), 0, true);
+      const int64_t full_end = std::min(r1, full_rows);
+      if (full_end > r0) rows_fn(r0 * W, full_end - r0, W);
+      if (r1 > full_rows) rows_fn(full_rows * W, 1, total - full_rows * W);
     });
     return;
   }
   at::parallel_for(0, l.n * C, std::max<int64_t>(1, kGrainValues / std::max<int64_t>(l.hw, 1)), [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) values(p * l.hw, l.hw, p % C, false);
+    for (int64_t p = p0; p < p1; ++p) plane_fn(p * l.hw, l.hw, p % C);
   });
 }
 
@@ -259,10 +266,11 @@ void channel_moments(const float* x, const ActivationLayout& l, const float* shi
 void scale_add_relu(const float* x, const float* residual, const ActivationLayout& l, const float* scale,
                     const float* offset, float* out, uint8_t* positive) {
   const auto s = tiled(scale, l), b = tiled(offset, l);
-  for_each_stretch(l, [&](int64_t o, int64_t n, int64_t j0, bool per_value) {
-    apply_values(x + o, residual != nullptr ? residual + o : nullptr, n, s.data() + j0, b.data() + j0, per_value, out + o,
-                 positive + o);
-  });
+  auto r = [&](int64_t o) { return residual != nullptr ? residual + o : nullptr; };
+  auto p = [&](int64_t o) { return positive != nullptr ? positive + o : nullptr; };
+  for_each_value(
+      l, [&](int64_t o, int64_t rows, int64_t w) { apply_rows(x + o, r(o), rows, w, s.data(), b.data(), out + o, p(o)); },
+      [&](int64_t o, int64_t n, int64_t c) { apply_plane(x + o, r(o), n, scale[c], offset[c], out + o, p(o)); });
 }
 
 void masked_grad_sums(const float* dy, const uint8_t* positive, const float* x, const ActivationLayout& l, const float* mean,
@@ -282,10 +290,14 @@ void masked_grad_sums(const float* dy, const uint8_t* positive, const float* x, 
 void masked_affine_grad(const float* dy, const uint8_t* positive, const float* x, const ActivationLayout& l, const float* mean,
                         const float* k_grad, const float* k_x, const float* k_const, float* dx) {
   const auto m = tiled(mean, l), kg = tiled(k_grad, l), kx = tiled(k_x, l), kc = tiled(k_const, l);
-  for_each_stretch(l, [&](int64_t o, int64_t n, int64_t j0, bool per_value) {
-    affine_grad_values(dy + o, positive + o, x + o, n, m.data() + j0, kg.data() + j0, kx.data() + j0, kc.data() + j0,
-                       per_value, dx + o);
-  });
+  for_each_value(
+      l,
+      [&](int64_t o, int64_t rows, int64_t w) {
+        affine_grad_rows(dy + o, positive + o, x + o, rows, w, m.data(), kg.data(), kx.data(), kc.data(), dx + o);
+      },
+      [&](int64_t o, int64_t n, int64_t c) {
+        affine_grad_plane(dy + o, positive + o, x + o, n, mean[c], k_grad[c], k_x[c], k_const[c], dx + o);
+      });
 }
 
 }  // namespace skipzoo::models::detail

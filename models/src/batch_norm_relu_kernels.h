@@ -18,12 +18,13 @@ struct ActivationLayout {
 // shift near the mean (any value of the channel) keeps the variance from cancelling.
 void channel_moments(const float* x, const ActivationLayout& l, const float* shift, double* sum, double* sum_sq);
 
-// out = max(x * scale[c] + offset[c] + residual, 0) and positive = (out > 0), ReLU's mask for
-// the backward (a quarter of out's bytes to read back); residual may be null. NaN stays NaN.
+// out = max(x * scale[c] + offset[c] + residual, 0), NaN staying NaN; residual may be null.
+// positive, when not null, gets ReLU's mask for the backward (0 where out <= 0, 1 elsewhere): a
+// quarter of out's bytes to read back.
 void scale_add_relu(const float* x, const float* residual, const ActivationLayout& l, const float* scale,
                     const float* offset, float* out, uint8_t* positive);
 
-// With g' = (positive ? dy : 0): per channel, sum g' and sum g' * (x - mean[c]); writes g' to
+// With g' = (positive ? dy : 0), positive from scale_add_relu: per channel, sum g' and sum g' * (x - mean[c]); writes g' to
 // masked_grad when it is not null (the residual's gradient).
 void masked_grad_sums(const float* dy, const uint8_t* positive, const float* x, const ActivationLayout& l, const float* mean,
                       double* sum_g, double* sum_gx, float* masked_grad);

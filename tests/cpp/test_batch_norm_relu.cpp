@@ -29,7 +29,9 @@ Inputs make_inputs(const std::vector<int64_t>& shape, bool channels_last, bool w
   in.gamma = torch::randn({C});
   in.gamma[0] = 0;
   in.beta = torch::randn({C});
-  if (with_residual) in.residual = torch::randn(shape);  // contiguous: a layout other than x's when x is channels-last
+  // The residual in the other layout: the kernels convert it.
+  const auto other = channels_last ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast;
+  if (with_residual) in.residual = torch::randn(shape).contiguous(other);
   in.upstream = torch::randn(shape);
   in.running_mean = torch::rand({C});
   in.running_var = torch::rand({C}) + 0.5;
@@ -48,6 +50,8 @@ Result run(const Inputs& in, bool fused) {
   torch::Tensor y;
   if (fused) {
     y = zoo::batch_norm_relu_train(x, gamma, beta, residual, rm, rv, 0.1, 1e-5);
+    // The fused node ran, not the separate ops (which would pass every comparison too).
+    EXPECT_NE(y.grad_fn()->name().find("BatchNormReLU"), std::string::npos) << y.grad_fn()->name();
   } else {
     y = torch::batch_norm(x, gamma, beta, rm, rv, true, 0.1, 1e-5, false);
     if (residual.defined()) y = y + residual;
@@ -93,17 +97,46 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Bool(), ::testing::Bool()));
 
 TEST(BatchNormReLU, SameBitsWithOneOrTwoThreads) {
-  const auto in = make_inputs({8, 24, 20, 20}, true, true);
-  const int threads = at::get_num_threads();
-  at::set_num_threads(1);
-  const auto one = run(in, true);
-  at::set_num_threads(2);
-  const auto two = run(in, true);
-  at::set_num_threads(threads);
-  EXPECT_TRUE(torch::equal(one.y, two.y));
-  EXPECT_TRUE(torch::equal(one.dx, two.dx));
-  EXPECT_TRUE(torch::equal(one.dgamma, two.dgamma));
-  EXPECT_TRUE(torch::equal(one.running_var, two.running_var));
+  for (const bool channels_last : {true, false}) {
+    const auto in = make_inputs({8, 24, 20, 20}, channels_last, true);
+    const int threads = at::get_num_threads();
+    at::set_num_threads(1);
+    const auto one = run(in, true);
+    at::set_num_threads(2);
+    const auto two = run(in, true);
+    at::set_num_threads(threads);
+    EXPECT_TRUE(torch::equal(one.y, two.y));
+    EXPECT_TRUE(torch::equal(one.dx, two.dx));
+    EXPECT_TRUE(torch::equal(one.dgamma, two.dgamma));
+    EXPECT_TRUE(torch::equal(one.running_var, two.running_var));
+  }
+}
+
+TEST(BatchNormReLU, FrozenScaleNoRunningStatisticsAndAResidualWithoutGradient) {
+  const auto in = make_inputs({3, 5, 6, 7}, true, true);
+  auto x = in.x.clone().requires_grad_();
+  auto xd = in.x.to(torch::kDouble).requires_grad_();
+  const auto y = zoo::batch_norm_relu_train(x, in.gamma, in.beta, in.residual, {}, {}, 0.1, 1e-5);
+  const auto want = torch::relu(torch::batch_norm(xd, in.gamma.to(torch::kDouble), in.beta.to(torch::kDouble), {}, {},
+                                                  true, 0.1, 1e-5, false) +
+                                in.residual.to(torch::kDouble));
+  (y * in.upstream).sum().backward();
+  (want * in.upstream.to(torch::kDouble)).sum().backward();
+  EXPECT_LT(rel_err(y.detach().to(torch::kDouble), want.detach()), 1e-5);
+  EXPECT_LT(rel_err(x.grad().to(torch::kDouble), xd.grad()), 1e-4);
+}
+
+TEST(BatchNormReLU, NoSecondDerivativeIsAnErrorNotZeros) {
+  const auto in = make_inputs({2, 3, 4, 4}, false, false);
+  auto x = in.x.clone().requires_grad_();
+  const auto y = zoo::batch_norm_relu_train(x, in.gamma, in.beta, {}, {}, {}, 0.1, 1e-5);
+  EXPECT_THROW(torch::autograd::grad({(y * in.upstream).sum()}, {x}, {}, c10::nullopt, /*create_graph=*/true),
+               c10::Error);
+}
+
+TEST(BatchNormReLU, AnEmptyBatchPassesAsInBatchNorm2d) {
+  const auto in = make_inputs({2, 3, 4, 4}, false, false);
+  EXPECT_EQ(zoo::batch_norm_relu_train(torch::zeros({0, 3, 4, 4}), in.gamma, in.beta, {}, {}, {}, 0.1, 1e-5).numel(), 0);
 }
 
 TEST(BatchNormReLU, NaNStaysNaNAsTorchRelu) {
@@ -112,6 +145,15 @@ TEST(BatchNormReLU, NaNStaysNaNAsTorchRelu) {
   const auto y = zoo::batch_norm_relu_train(in.x, in.gamma, in.beta, {}, {}, {}, 0.1, 1e-5);
   EXPECT_TRUE(y.select(1, 2).isnan().all().item<bool>());  // the channel's statistics are NaN
   EXPECT_FALSE(y.select(1, 1).isnan().any().item<bool>());
+}
+
+TEST(BatchNormReLU, TheGradientPassesWhereTheOutputIsNaNAsInThresholdBackward) {
+  auto in = make_inputs({2, 3, 4, 4}, true, true);
+  in.residual[0][1][2][2] = std::numeric_limits<float>::quiet_NaN();
+  const auto got = run(in, true), want = run(in, false);
+  EXPECT_TRUE(std::isnan(got.y[0][1][2][2].item<double>()));
+  EXPECT_DOUBLE_EQ(got.dresidual[0][1][2][2].item<double>(), want.dresidual[0][1][2][2].item<double>());
+  EXPECT_NE(got.dresidual[0][1][2][2].item<double>(), 0.0);
 }
 
 TEST(BatchNormReLU, OtherInputsGoThroughTheSeparateOps) {

@@ -68,6 +68,19 @@ TEST_P(FusedSGDOptions, FiveStepsEqualTorchOptimSGD) {
   EXPECT_GT(max_rel_diff(fused_params, make_params()), 1e-2);  // the parameters moved
   EXPECT_TRUE(fused_params[0].is_contiguous(at::MemoryFormat::ChannelsLast));
   EXPECT_TRUE(torch::equal(fused_params[5], make_params()[5]));  // no gradient: untouched
+  if (momentum != 0) {
+    // The 1x1 weight (gradient with other strides) took the loop: its buffer is empty_like(p),
+    // with p's strides; the tensor-op path would have cloned the gradient's.
+    int found = 0;
+    for (const auto& entry : fused.state()) {
+      const auto& buffer = static_cast<const torch::optim::SGDParamState&>(*entry.second).momentum_buffer();
+      if (buffer.sizes() == fused_params[1].sizes()) {
+        EXPECT_EQ(buffer.strides(), fused_params[1].strides());
+        ++found;
+      }
+    }
+    EXPECT_EQ(found, 1);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, FusedSGDOptions,

@@ -62,15 +62,14 @@ def weights(run_dir):
     return torch.jit.load(str(run_dir / "model.ts")).state_dict()
 
 
-def assert_same_weights(a, b, atol=1e-5):
+def assert_same_weights(a, b, atol=1e-5, running_atol=1e-6):
     """Parameters within atol; BatchNorm's running statistics (values up to ~10) within 1e-5 relative
-    or atol: --sync-bn's ranks use ManualBatchNorm, one process the fused BatchNorm + ReLU, and their
-    float roundings differ (by ~1e-6 after 20 steps)."""
+    or running_atol."""
     assert a.keys() == b.keys()
     for key in a:
         x, y = a[key].double(), b[key].double()
         if "running" in key:
-            assert torch.allclose(x, y, rtol=1e-5, atol=atol), (key, (x - y).abs().max().item())
+            assert torch.allclose(x, y, rtol=1e-5, atol=running_atol), (key, (x - y).abs().max().item())
         else:
             assert (x - y).abs().max().item() <= atol, (key, (x - y).abs().max().item())
 
@@ -99,7 +98,9 @@ def test_sync_bn_on_two_ranks_trains_as_one_process_with_batchnorm(cli, shapes, 
     train(cli, "seg", shapes, tmp_path / "one", *UNET_BN)
     two = train(cli, "seg", shapes, tmp_path / "two", *UNET_BN, "--nproc", "2", "--sync-bn")
     assert "sync-bn: 10 BatchNorm layers" in two.stdout
-    assert_same_weights(weights(tmp_path / "one"), weights(tmp_path / "two"))
+    # The ranks' ManualBatchNorm and one process's fused BatchNorm + ReLU round differently: their
+    # running statistics part by ~1e-6 after 20 steps.
+    assert_same_weights(weights(tmp_path / "one"), weights(tmp_path / "two"), running_atol=1e-5)
     # Without --sync-bn each rank normalises by its own 4 patches: not the one-process model.
     train(cli, "seg", shapes, tmp_path / "local", *UNET_BN, "--nproc", "2")
     with pytest.raises(AssertionError):
