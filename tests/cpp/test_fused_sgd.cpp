@@ -50,6 +50,17 @@ double max_rel_diff(const std::vector<torch::Tensor>& a, const std::vector<torch
   return worst;
 }
 
+// Steps [from, to) of both optimizers, each on its own copy of the parameters, same gradients.
+void step_both(torch::optim::Optimizer& fused, std::vector<torch::Tensor>& fused_params, torch::optim::Optimizer& ref,
+               std::vector<torch::Tensor>& ref_params, int from, int to) {
+  for (int step = from; step < to; ++step) {
+    set_grads(fused_params, step);
+    set_grads(ref_params, step);
+    fused.step();
+    ref.step();
+  }
+}
+
 class FusedSGDOptions : public ::testing::TestWithParam<std::tuple<double, double, bool>> {};
 
 TEST_P(FusedSGDOptions, FiveStepsEqualTorchOptimSGD) {
@@ -58,12 +69,7 @@ TEST_P(FusedSGDOptions, FiveStepsEqualTorchOptimSGD) {
   auto fused_params = make_params(), ref_params = make_params();
   app::FusedSGD fused(groups(fused_params, o), o);
   torch::optim::SGD ref(groups(ref_params, o), o);
-  for (int step = 0; step < 5; ++step) {
-    set_grads(fused_params, step);
-    set_grads(ref_params, step);
-    fused.step();
-    ref.step();
-  }
+  step_both(fused, fused_params, ref, ref_params, 0, 5);
   EXPECT_LT(max_rel_diff(fused_params, ref_params), 1e-6);
   EXPECT_GT(max_rel_diff(fused_params, make_params()), 1e-2);  // the parameters moved
   EXPECT_TRUE(fused_params[0].is_contiguous(at::MemoryFormat::ChannelsLast));
@@ -117,24 +123,14 @@ TEST(FusedSGD, StateLoadsIntoTorchOptimSGDAndBack) {
   auto a = make_params(), b = make_params();
   app::FusedSGD fused(groups(a, o), o);
   torch::optim::SGD ref(groups(b, o), o);
-  for (int step = 0; step < 2; ++step) {
-    set_grads(a, step);
-    set_grads(b, step);
-    fused.step();
-    ref.step();
-  }
+  step_both(fused, a, ref, b, 0, 2);
   // Swap the optimizers' states through LibTorch's serialization, then keep going.
   std::stringstream fused_state, ref_state;
   torch::save(fused, fused_state);
   torch::save(ref, ref_state);
   torch::load(ref, fused_state);
   torch::load(fused, ref_state);
-  for (int step = 2; step < 4; ++step) {
-    set_grads(a, step);
-    set_grads(b, step);
-    fused.step();
-    ref.step();
-  }
+  step_both(fused, a, ref, b, 2, 4);
   EXPECT_LT(max_rel_diff(a, b), 1e-6);
 }
 
