@@ -18,20 +18,36 @@ struct ActivationLayout {
 // shift near the mean (any value of the channel) keeps the variance from cancelling.
 void channel_moments(const float* x, const ActivationLayout& l, const float* shift, double* sum, double* sum_sq);
 
-// out = max(x * scale[c] + offset[c] + residual, 0), NaN staying NaN; residual may be null.
+// out = max(x * scale[c] + offset[c] + residual * residual_scale[c], 0), NaN staying NaN;
+// residual may be null (then residual_scale is not read). A residual_scale of 1 adds the residual
+// as it is; BatchNorm's scale adds a second normalised input (offset holding both offsets).
 // positive, when not null, gets ReLU's mask for the backward (0 where out <= 0, 1 elsewhere): a
 // quarter of out's bytes to read back.
-void scale_add_relu(const float* x, const float* residual, const ActivationLayout& l, const float* scale,
-                    const float* offset, float* out, uint8_t* positive);
+void scale_add_relu(const float* x, const float* residual, const float* residual_scale, const ActivationLayout& l,
+                    const float* scale, const float* offset, float* out, uint8_t* positive);
 
-// With g' = (positive ? dy : 0), positive from scale_add_relu: per channel, sum g' and sum g' * (x - mean[c]); writes g' to
-// masked_grad when it is not null (the residual's gradient).
-void masked_grad_sums(const float* dy, const uint8_t* positive, const float* x, const ActivationLayout& l, const float* mean,
-                      double* sum_g, double* sum_gx, float* masked_grad);
+// One normalised input of the backward: its values and batch means (C), and, for the input
+// gradient, BatchNorm's per-channel coefficients (C each) and where the gradient goes.
+struct NormInput {
+  const float* x = nullptr;
+  const float* mean = nullptr;
+  const float* k_grad = nullptr;
+  const float* k_x = nullptr;
+  const float* k_const = nullptr;
+  float* dx = nullptr;
+};
 
-// dx = (positive ? dy : 0) * k_grad[c] + (x - mean[c]) * k_x[c] + k_const[c]: BatchNorm's input
-// gradient with its per-channel coefficients folded in.
-void masked_affine_grad(const float* dy, const uint8_t* positive, const float* x, const ActivationLayout& l, const float* mean,
-                        const float* k_grad, const float* k_x, const float* k_const, float* dx);
+// With g' = (positive ? dy : 0), positive from scale_add_relu: per channel, sum g' into sum_g and
+// sum g' * (x - mean[c]) into sum_gx, and, when `shortcut` is not null, sum g' * (x2 - mean2[c])
+// of the shortcut's input into sum_gx2; writes g' to masked_grad when it is not null (the
+// residual's gradient; no shortcut then). Only the x and mean of the inputs are read.
+void masked_grad_sums(const float* dy, const uint8_t* positive, const ActivationLayout& l, const NormInput& in,
+                      const NormInput* shortcut, double* sum_g, double* sum_gx, double* sum_gx2, float* masked_grad);
+
+// in.dx = (positive ? dy : 0) * k_grad[c] + (x - mean[c]) * k_x[c] + k_const[c]: BatchNorm's input
+// gradient with its per-channel coefficients folded in; the same for `shortcut` when not null,
+// in the same pass.
+void masked_affine_grad(const float* dy, const uint8_t* positive, const ActivationLayout& l, const NormInput& in,
+                        const NormInput* shortcut);
 
 }  // namespace skipzoo::models::detail

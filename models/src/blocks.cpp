@@ -93,6 +93,20 @@ std::string onnx_add(OnnxGraph& g, const std::string& a, const std::string& b, c
   return g.add("Add", {a, b}, {}, onnx_name(prefix, "Add"));
 }
 
+// A post-activation block's tail: relu(norm(branch) + shortcut(x)). A projection's norm joins
+// the block's own in one node (norm_relu's two-norm form).
+torch::Tensor block_tail(torch::nn::AnyModule& norm, const torch::Tensor& branch, torch::nn::AnyModule& downsample,
+                         const torch::Tensor& x) {
+  if (downsample.is_empty()) return norm_relu(norm, branch, x);
+  auto* projection = dynamic_cast<ProjectionImpl*>(downsample.ptr().get());
+  if (projection != nullptr && projection->size() == 2) {  // [1x1 conv, norm]
+    auto& conv = *projection->begin();
+    auto& shortcut_norm = *(projection->begin() + 1);
+    return norm_relu(norm, branch, shortcut_norm, conv.forward(x));
+  }
+  return norm_relu(norm, branch, downsample.forward(x));
+}
+
 void zero_weight(torch::nn::Conv2d& conv) {
   torch::NoGradGuard no_grad;
   conv->weight.zero_();
@@ -122,7 +136,7 @@ void BasicBlockImpl::reset() {
 
 torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
   auto out = norm_relu(bn1, conv1->forward(x));
-  return norm_relu(bn2, conv2->forward(out), downsample.is_empty() ? x : downsample.forward(x));
+  return block_tail(bn2, conv2->forward(out), downsample, x);
 }
 
 torch::jit::Module BasicBlockImpl::script_twin() const {
@@ -171,7 +185,7 @@ void BottleneckImpl::reset() {
 torch::Tensor BottleneckImpl::forward(torch::Tensor x) {
   auto out = norm_relu(bn1, conv1->forward(x));
   out = norm_relu(bn2, conv2->forward(out));
-  return norm_relu(bn3, conv3->forward(out), downsample.is_empty() ? x : downsample.forward(x));
+  return block_tail(bn3, conv3->forward(out), downsample, x);
 }
 
 torch::jit::Module BottleneckImpl::script_twin() const {

@@ -1,8 +1,10 @@
 // The fused BatchNorm + residual + ReLU of training against torch::batch_norm, `+` and
 // torch::relu computed in double (output, running statistics, every gradient), in both layouts;
-// the fallbacks, the module wrapper's bookkeeping and thread-count independence.
+// the same for the form with a normalised shortcut, alone and inside a Bottleneck; the
+// fallbacks, the module wrapper's bookkeeping and thread-count independence.
 #include <gtest/gtest.h>
 #include <skipzoo/models/batch_norm_relu.h>
+#include <skipzoo/models/blocks.h>
 #include <skipzoo/models/norm.h>
 
 #include <tuple>
@@ -197,6 +199,194 @@ TEST(NormReLU, ANormThatReturnsItsInputLeavesTheCallersTensorAlone) {
   const auto r = torch::randn({2, 3, 4, 4});
   EXPECT_TRUE(torch::equal(zoo::norm_relu(none, x, r), torch::relu(before + r)));
   EXPECT_TRUE(torch::equal(x, before));
+}
+
+// ---- relu(BN(x) + BN_s(shortcut)): a projection's norm in the same node ----------------------
+
+// A BatchNorm2d with random parameters and running statistics.
+torch::nn::BatchNorm2d random_batch_norm(int64_t channels) {
+  torch::nn::BatchNorm2d bn(channels);
+  torch::NoGradGuard no_grad;
+  bn->weight.copy_(torch::randn({channels}));
+  bn->weight[0] = 0;
+  bn->bias.copy_(torch::randn({channels}));
+  bn->running_mean.copy_(torch::rand({channels}));
+  bn->running_var.copy_(torch::rand({channels}) + 0.5);
+  return bn;
+}
+
+torch::nn::BatchNorm2d float_copy(const torch::nn::BatchNorm2d& bn) {
+  return torch::nn::BatchNorm2d(std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(bn->clone()));
+}
+
+torch::nn::BatchNorm2d double_copy(const torch::nn::BatchNorm2d& bn) {
+  auto copy = float_copy(bn);
+  copy->to(torch::kDouble);
+  return copy;
+}
+
+// The fused two-norm node, not the one-norm node with BN_s(shortcut) as its residual (which would
+// pass every comparison too). A node has an edge for each tensor it was given: x, weight, bias,
+// the two running statistics and the shortcut's five here; the one-norm node has 6.
+void expect_two_norm_node(const torch::Tensor& y) {
+  const auto& fn = y.grad_fn();
+  ASSERT_NE(fn->name().find("BatchNormReLU"), std::string::npos) << fn->name();
+  EXPECT_EQ(fn->next_edges().size(), 10u);
+  EXPECT_TRUE(fn->next_edge(5).is_valid());  // the shortcut
+}
+
+struct ShortcutRun {
+  torch::Tensor y, dx, ds;
+  torch::nn::BatchNorm2d bn, sbn;
+};
+
+// relu(bn(x0) + sbn(s0)) and its backward against `upstream`: fused (float, through the two-norm
+// norm_relu) or the reference (double copies of the modules, their own forward).
+ShortcutRun run_shortcut(const torch::Tensor& x0, const torch::Tensor& s0, const torch::Tensor& upstream,
+                         const torch::nn::BatchNorm2d& bn0, const torch::nn::BatchNorm2d& sbn0, bool fused) {
+  ShortcutRun r{{}, {}, {}, fused ? float_copy(bn0) : double_copy(bn0), fused ? float_copy(sbn0) : double_copy(sbn0)};
+  const auto dtype = fused ? torch::kFloat : torch::kDouble;
+  auto x = x0.to(dtype, false, true).requires_grad_(), s = s0.to(dtype, false, true).requires_grad_();
+  if (fused) {
+    torch::nn::AnyModule norm(r.bn), shortcut_norm(r.sbn);
+    r.y = zoo::norm_relu(norm, x, shortcut_norm, s);
+    expect_two_norm_node(r.y);
+  } else {
+    r.y = torch::relu(r.bn->forward(x) + r.sbn->forward(s));
+  }
+  (r.y * upstream.to(dtype)).sum().backward();
+  r.y = r.y.detach();
+  r.dx = x.grad();
+  r.ds = s.grad();
+  return r;
+}
+
+using ShortcutCase = std::tuple<std::vector<int64_t>, bool>;  // shape, channels-last
+class NormReLUShortcutCases : public ::testing::TestWithParam<ShortcutCase> {};
+
+// Conv outputs far from zero mean; the shortcut in the other layout (the kernels convert it).
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> shortcut_inputs(const std::vector<int64_t>& shape,
+                                                                        bool channels_last) {
+  const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  const auto other = channels_last ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast;
+  return {(torch::randn(shape) * 3 + 40).contiguous(format), (torch::randn(shape) * 2 - 10).contiguous(other),
+          torch::randn(shape)};
+}
+
+TEST_P(NormReLUShortcutCases, EqualsTwoBatchNormsAddedThenReLUInDouble) {
+  const auto& [shape, channels_last] = GetParam();
+  torch::manual_seed(11);
+  const auto [x0, s0, upstream] = shortcut_inputs(shape, channels_last);
+  const auto bn = random_batch_norm(shape[1]), sbn = random_batch_norm(shape[1]);
+  const auto got = run_shortcut(x0, s0, upstream, bn, sbn, true), want = run_shortcut(x0, s0, upstream, bn, sbn, false);
+
+  auto err = [](const torch::Tensor& a, const torch::Tensor& ref) { return rel_err(a.to(torch::kDouble), ref); };
+  EXPECT_LT(err(got.y, want.y), 1e-5);
+  EXPECT_LT(err(got.dx, want.dx), 1e-4);
+  EXPECT_LT(err(got.ds, want.ds), 1e-4);
+  for (const auto& [mine, ref] : {std::pair{got.bn, want.bn}, std::pair{got.sbn, want.sbn}}) {
+    EXPECT_LT(err(mine->weight.grad(), ref->weight.grad()), 1e-4);
+    EXPECT_LT(err(mine->bias.grad(), ref->bias.grad()), 1e-5);
+    EXPECT_LT(err(mine->running_mean, ref->running_mean), 1e-6);
+    EXPECT_LT(err(mine->running_var, ref->running_var), 1e-5);
+    EXPECT_EQ(mine->num_batches_tracked.item<int64_t>(), 1);
+  }
+  // Two parameters, two gradient tensors (an optimizer may change one in place).
+  EXPECT_NE(got.bn->bias.grad().data_ptr(), got.sbn->bias.grad().data_ptr());
+  EXPECT_GT(want.ds.abs().max().item<double>(), 1e-3);
+  EXPECT_GT((want.y == 0).sum().item<int64_t>(), 0);
+  EXPECT_EQ(channels_last, got.y.is_contiguous(at::MemoryFormat::ChannelsLast) && !got.y.is_contiguous());
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, NormReLUShortcutCases,
+                         ::testing::Combine(::testing::Values(std::vector<int64_t>{4, 8, 5, 7},   // short last row
+                                                              std::vector<int64_t>{2, 33, 9, 3},  // odd channels
+                                                              std::vector<int64_t>{3, 16, 48, 48}),
+                                            ::testing::Bool()));
+
+TEST(NormReLU, TheTwoNormFormGivesTheSameBitsWithOneOrTwoThreads) {
+  for (const bool channels_last : {true, false}) {
+    torch::manual_seed(12);
+    const auto [x0, s0, upstream] = shortcut_inputs({8, 24, 20, 20}, channels_last);
+    const auto bn = random_batch_norm(24), sbn = random_batch_norm(24);
+    const int threads = at::get_num_threads();
+    at::set_num_threads(1);
+    const auto one = run_shortcut(x0, s0, upstream, bn, sbn, true);
+    at::set_num_threads(2);
+    const auto two = run_shortcut(x0, s0, upstream, bn, sbn, true);
+    at::set_num_threads(threads);
+    EXPECT_TRUE(torch::equal(one.y, two.y));
+    EXPECT_TRUE(torch::equal(one.dx, two.dx));
+    EXPECT_TRUE(torch::equal(one.ds, two.ds));
+    EXPECT_TRUE(torch::equal(one.sbn->weight.grad(), two.sbn->weight.grad()));
+    EXPECT_TRUE(torch::equal(one.sbn->running_var, two.sbn->running_var));
+  }
+}
+
+TEST(NormReLU, OnlyTheShortcutsGradientWhenOnlyItIsNeeded) {
+  torch::manual_seed(13);
+  const auto [x0, s0, upstream] = shortcut_inputs({2, 6, 5, 5}, true);
+  auto bn = random_batch_norm(6), sbn = random_batch_norm(6);
+  auto s = s0.clone().requires_grad_();
+  torch::nn::AnyModule norm(bn), shortcut_norm(sbn);
+  const auto y = zoo::norm_relu(norm, x0, shortcut_norm, s);  // x needs no gradient
+  (y * upstream).sum().backward();
+  const auto want = run_shortcut(x0, s0, upstream, bn, sbn, false);
+  EXPECT_LT(rel_err(s.grad().to(torch::kDouble), want.ds), 1e-4);
+}
+
+TEST(NormReLU, AShortcutNormTheKernelsDoNotTakeRunsOnItsOwn) {
+  // A training BatchNorm2d with a shortcut norm that is not one: the one-norm node, with the
+  // shortcut norm's output as its residual.
+  torch::manual_seed(4);
+  const auto bn = random_batch_norm(6);
+  auto fused = float_copy(bn), reference = double_copy(bn);
+  torch::nn::AnyModule norm(fused), none(zoo::make_norm2d(zoo::Norm::None, 6));
+  const auto x0 = torch::randn({2, 6, 4, 4}) + 3, s0 = torch::randn({2, 6, 4, 4}), upstream = torch::randn({2, 6, 4, 4});
+  auto x = x0.clone().requires_grad_(), s = s0.clone().requires_grad_();
+  const auto y = zoo::norm_relu(norm, x, none, s);
+  EXPECT_EQ(y.grad_fn()->next_edges().size(), 6u);  // the one-norm node: s came in as its residual
+  EXPECT_TRUE(y.grad_fn()->next_edge(3).is_valid());
+  (y * upstream).sum().backward();
+  auto xd = x0.to(torch::kDouble).requires_grad_(), sd = s0.to(torch::kDouble).requires_grad_();
+  const auto want = torch::relu(reference->forward(xd) + sd);
+  (want * upstream.to(torch::kDouble)).sum().backward();
+  EXPECT_LT(rel_err(y.detach().to(torch::kDouble), want.detach()), 1e-5);
+  EXPECT_LT(rel_err(x.grad().to(torch::kDouble), xd.grad()), 1e-4);
+  EXPECT_LT(rel_err(s.grad().to(torch::kDouble), sd.grad()), 1e-6);
+}
+
+TEST(NormReLU, ABottleneckWithAProjectionTrainsAsItsSeparateOpsInDouble) {
+  torch::manual_seed(9);
+  zoo::Bottleneck block(zoo::BlockOptions(32, 16).stride(2));
+  ASSERT_FALSE(block->downsample.is_empty());
+  for (auto& p : block->named_parameters()) {
+    torch::NoGradGuard no_grad;
+    if (p.key().find("bn") != std::string::npos || p.key().find("downsample.1") != std::string::npos) {
+      p.value().normal_(p.key().find("weight") != std::string::npos ? 1.0 : 0.0, 0.5);
+    }
+  }
+  auto twin = std::dynamic_pointer_cast<zoo::BottleneckImpl>(block->clone());
+  twin->to(torch::kDouble);
+  const auto x0 = torch::randn({4, 32, 10, 10}).contiguous(at::MemoryFormat::ChannelsLast);
+  auto x = x0.clone().requires_grad_(), xd = x0.to(torch::kDouble).requires_grad_();
+  const auto y = block->forward(x), want = twin->forward(xd);  // double: the separate ops
+  expect_two_norm_node(y);
+  EXPECT_NE(y.grad_fn()->next_edge(5).function->name().find("Convolution"), std::string::npos)  // the projection
+      << y.grad_fn()->next_edge(5).function->name();
+  const auto upstream = torch::randn(y.sizes());
+  (y * upstream).sum().backward();
+  (want * upstream.to(torch::kDouble)).sum().backward();
+  EXPECT_LT(rel_err(y.detach().to(torch::kDouble), want.detach()), 1e-5);
+  EXPECT_LT(rel_err(x.grad().to(torch::kDouble), xd.grad()), 1e-4);
+  const auto theirs = twin->named_parameters();
+  for (const auto& p : block->named_parameters()) {
+    EXPECT_LT(rel_err(p.value().grad().to(torch::kDouble), theirs[p.key()].grad()), 1e-4) << p.key();
+  }
+  const auto their_buffers = twin->named_buffers();
+  for (const auto& b : block->named_buffers()) {
+    EXPECT_LT((b.value().to(torch::kDouble) - their_buffers[b.key()]).abs().max().item<double>(), 1e-5) << b.key();
+  }
 }
 
 }  // namespace

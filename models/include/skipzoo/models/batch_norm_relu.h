@@ -40,4 +40,16 @@ torch::Tensor batch_norm_relu_train(const torch::Tensor& x, const torch::Tensor&
 /// relu. Shapes: x (N, C, H, W), residual undefined or x's shape; returns x's shape.
 torch::Tensor norm_relu(torch::nn::AnyModule& norm, const torch::Tensor& x, const torch::Tensor& residual = {});
 
+/// relu(norm(x) + shortcut_norm(shortcut)): the tail of a residual block whose shortcut is a
+/// projection, a 1x1 conv then a norm (He et al. 2016, option B; torchvision's "downsample"),
+/// `shortcut` being that conv's output. When both norms are torch::nn::BatchNorm2d in training mode
+/// (as in norm_relu) and the kernels take both inputs, one node computes both normalisations,
+/// the sum and the clamp (each BatchNorm with its own batch and running statistics, parameters
+/// and num_batches_tracked): the shortcut's normalised values and their gradient are never
+/// stored. Otherwise it is norm_relu(norm, x, shortcut_norm.forward(shortcut)).
+/// Shapes: x and shortcut (N, C, H, W); returns x's shape. Throws c10::Error as norm_relu, or
+/// when the shapes differ (from the addition).
+torch::Tensor norm_relu(torch::nn::AnyModule& norm, const torch::Tensor& x, torch::nn::AnyModule& shortcut_norm,
+                        const torch::Tensor& shortcut);
+
 }  // namespace skipzoo::models
