@@ -1,6 +1,7 @@
 #include <skipzoo/models/batch_norm_relu.h>
 #include <skipzoo/models/layers.h>
 #include <skipzoo/models/unet.h>
+#include <skipzoo/models/upsample_cat.h>
 
 #include <stdexcept>
 
@@ -113,13 +114,9 @@ void UpBlockImpl::reset() {
 }
 
 torch::Tensor UpBlockImpl::forward(torch::Tensor x, torch::Tensor skip) {
-  if (options.upsampling() == Upsampling::Transpose) {
-    x = up->forward(x);
-  } else {
-    x = torch::upsample_bilinear2d(x, {x.size(2) * 2, x.size(3) * 2}, /*align_corners=*/false);
-  }
-  if (skip.defined()) x = torch::cat({x, skip}, 1);
-  return conv->forward(x);
+  if (options.upsampling() == Upsampling::Bilinear) return conv->forward(upsample_cat(x, skip));
+  x = up->forward(x);
+  return conv->forward(skip.defined() ? torch::cat({x, skip}, 1) : x);
 }
 
 torch::jit::Module UpBlockImpl::script_twin() const {
