@@ -164,6 +164,10 @@ class BatchNormReLUFunction : public torch::autograd::Function<BatchNormReLUFunc
       ctx->save_for_backward(saved);
       ctx->saved_data["residual_grad"] = residual.defined() && residual.requires_grad();
       ctx->saved_data["shortcut"] = shortcut.defined();
+      // needs_input_grad counts only the tensors given (x, weight, bias, then the running
+      // statistics given), not the argument positions.
+      auto given = [](const c10::optional<Tensor>& t) { return t.has_value() && t->defined() ? 1 : 0; };
+      ctx->saved_data["shortcut_edge"] = int64_t{3} + given(running_mean) + given(running_var);
     }
     return y;
   }
@@ -204,7 +208,7 @@ class BatchNormReLUFunction : public torch::autograd::Function<BatchNormReLUFunc
       dx = empty_like_x();
       wanted.push_back(norm_input(x, mean, k, dx));
     }
-    if (has_shortcut && ctx->needs_input_grad(6)) {
+    if (has_shortcut && ctx->needs_input_grad(ctx->saved_data["shortcut_edge"].toInt())) {
       d_shortcut = empty_like_x();
       wanted.push_back(norm_input(saved[5], saved[7], ks, d_shortcut));
     }

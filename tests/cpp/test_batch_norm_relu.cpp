@@ -327,12 +327,18 @@ TEST(NormReLU, OnlyTheShortcutsGradientWhenOnlyItIsNeeded) {
   torch::manual_seed(13);
   const auto [x0, s0, upstream] = shortcut_inputs({2, 6, 5, 5}, true);
   auto bn = random_batch_norm(6), sbn = random_batch_norm(6);
+  const auto want = run_shortcut(x0, s0, upstream, bn, sbn, false);
+  // x needs no gradient, nor do the shortcut norm's parameters (frozen): only the shortcut does.
+  sbn->weight.requires_grad_(false);
+  sbn->bias.requires_grad_(false);
   auto s = s0.clone().requires_grad_();
   torch::nn::AnyModule norm(bn), shortcut_norm(sbn);
-  const auto y = zoo::norm_relu(norm, x0, shortcut_norm, s);  // x needs no gradient
+  const auto y = zoo::norm_relu(norm, x0, shortcut_norm, s);
+  expect_two_norm_node(y);
   (y * upstream).sum().backward();
-  const auto want = run_shortcut(x0, s0, upstream, bn, sbn, false);
+  ASSERT_TRUE(s.grad().defined());
   EXPECT_LT(rel_err(s.grad().to(torch::kDouble), want.ds), 1e-4);
+  EXPECT_LT(rel_err(bn->weight.grad().to(torch::kDouble), want.bn->weight.grad()), 1e-4);
 }
 
 TEST(NormReLU, AShortcutNormTheKernelsDoNotTakeRunsOnItsOwn) {
