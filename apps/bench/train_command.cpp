@@ -12,7 +12,9 @@ void add_bench_train_command(CLI::App& bench_group) {
   auto* cmd = bench_group.add_subcommand(
       "train", "training throughput: zero_grad, forward, loss, backward and SGD-momentum step, after warm-up");
   cmd->footer(
-      "Threads: the global --threads. Data: one random batch made before timing (no loader). Loss: "
+      "Threads: the global --threads, in LibTorch's OpenMP pool with OpenBLAS on one thread, or the other way round "
+      "when matrix products are >= 10% of the MACs and a timed pass with each pool says so (as `skipzoo train`; "
+      "cached per CPU). Data: one random batch made before timing (no loader). Loss: "
       "cross-entropy (per pixel for segmentation models). Optimizer: SGD, Nesterov momentum 0.9, lr 0.01, weight "
       "decay 1e-4 on conv/linear weights, as `skipzoo train --optimizer sgd`. GFLOP/s = 3 x 2 x the forward MACs "
       "of `skipzoo info` per step. bench/python_bench.py times the same step in PyTorch.");
@@ -49,10 +51,12 @@ void add_bench_train_command(CLI::App& bench_group) {
     }, [](const nlohmann::json& j) {
       char text[512];
       std::snprintf(text, sizeof text,
-                    "%s train, batch %lld, %d threads%s: %.4f s/step (median of %lld), %.1f images/s, %.1f GFLOP/s, "
+                    "%s train, batch %lld, %d threads%s%s: %.4f s/step (median of %lld), %.1f images/s, %.1f GFLOP/s, "
                     "peak RSS %.0f MiB",
                     j["model"].get<std::string>().c_str(), static_cast<long long>(j["batch"].get<int64_t>()),
-                    j["threads"].get<int>(), j["channels_last"].get<bool>() ? ", channels-last" : "",
+                    j["threads"].get<int>(),
+                    j["thread_pool"].is_object() && j["thread_pool"]["pool"] == "blas" ? " in BLAS" : "",
+                    j["channels_last"].get<bool>() ? ", channels-last" : "",
                     j["s_per_step"].get<double>(), static_cast<long long>(j["steps"].get<int64_t>()),
                     j["images_per_s"].get<double>(), j["gflops"].get<double>(), j["peak_rss_mib"].get<double>());
       return std::string(text);

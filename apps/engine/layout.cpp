@@ -160,23 +160,44 @@ nlohmann::json read_cache(const std::string& file) {
     if (j.is_object()) return j;
   } catch (const std::exception&) {
   }
-  std::cerr << "skipzoo: warning: ignoring the unreadable layout cache " << file << "\n";
+  std::cerr << "skipzoo: warning: ignoring the unreadable probe cache " << file << "\n";
   return nlohmann::json::object();
 }
 
-void write_cache(const std::string& file, const std::string& key, const LayoutTimes& t) {
+void write_cache(const std::string& file, const std::string& key, const nlohmann::json& entry) {
   if (file.empty()) return;
   try {
     fs::create_directories(fs::path(file).parent_path());
     auto cache = read_cache(file);
-    cache[key] = {{"contiguous_s", t.contiguous}, {"channels_last_s", t.channels_last}};
+    cache[key] = entry;
     write_json(file, cache);
   } catch (const std::exception& e) {
-    std::cerr << "skipzoo: warning: cannot update the layout cache " << file << ": " << e.what() << "\n";
+    std::cerr << "skipzoo: warning: cannot update the probe cache " << file << ": " << e.what() << "\n";
   }
 }
 
 }  // namespace
+
+PairTimes time_two_ways(const std::string& key, const std::array<std::string, 2>& names, const LayoutPass& pass,
+                        const LayoutProbeOptions& options) {
+  const std::string first = names[0] + "_s", second = names[1] + "_s";
+  const auto cache = read_cache(options.cache_file);
+  if (cache.contains(key) && cache[key].value(first, 0.0) > 0 && cache[key].value(second, 0.0) > 0) {
+    return {cache[key][first].get<double>(), cache[key][second].get<double>(), true};
+  }
+  pass(false);  // untimed: first-call setup (kernel selection, allocations) each way
+  pass(true);
+  PairTimes times{1e300, 1e300, false};
+  for (int r = 0; r < std::max(1, options.rounds); ++r) {
+    // Alternate who goes first, so a drift in machine speed hits both ways alike.
+    for (bool way : {r % 2 == 1, r % 2 == 0}) {
+      double& best = way ? times.second : times.first;
+      best = std::min(best, pass(way));
+    }
+  }
+  write_cache(options.cache_file, key, {{first, times.first}, {second, times.second}});
+  return times;
+}
 
 LayoutChoice choose_layout(Layout requested, const LayoutPass& pass, const LayoutProbeOptions& options) {
   LayoutChoice choice;
@@ -185,27 +206,10 @@ LayoutChoice choose_layout(Layout requested, const LayoutPass& pass, const Layou
     choice.channels_last = requested == Layout::ChannelsLast;
     return choice;
   }
-  const std::string key = machine_key() + "; " + options.workload;
-  const auto cache = read_cache(options.cache_file);
-  LayoutTimes times;
-  if (cache.contains(key) && cache[key].value("contiguous_s", 0.0) > 0 && cache[key].value("channels_last_s", 0.0) > 0) {
-    times = {cache[key]["contiguous_s"].get<double>(), cache[key]["channels_last_s"].get<double>()};
-    choice.cached = true;
-  } else {
-    pass(false);  // untimed: first-call setup (kernel selection, allocations) in each layout
-    pass(true);
-    times = {1e300, 1e300};
-    for (int r = 0; r < std::max(1, options.rounds); ++r) {
-      // Alternate who goes first, so a drift in machine speed hits both layouts alike.
-      for (bool cl : {r % 2 == 1, r % 2 == 0}) {
-        double& best = cl ? times.channels_last : times.contiguous;
-        best = std::min(best, pass(cl));
-      }
-    }
-    write_cache(options.cache_file, key, times);
-  }
-  choice.times = times;
-  choice.channels_last = times.channels_last < times.contiguous / 1.02;
+  const auto t = time_two_ways(machine_key() + "; " + options.workload, {"contiguous", "channels_last"}, pass, options);
+  choice.times = LayoutTimes{t.first, t.second};
+  choice.cached = t.cached;
+  choice.channels_last = t.second_wins();
   return choice;
 }
 

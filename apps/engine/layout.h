@@ -10,6 +10,7 @@
 #include <skipzoo/models/registry.h>
 #include <torch/torch.h>
 
+#include <array>
 #include <functional>
 #include <string>
 
@@ -48,10 +49,24 @@ struct LayoutProbeOptions {
   std::string workload;    // what is timed: model, options, shapes, mode; part of the cache key
 };
 
-/// For Layout::Auto: the cached times for this machine and workload, or else alternating passes
-/// of `pass` (one untimed each, then `rounds` timed each), the faster layout winning (contiguous
-/// on a tie within 2%), the result cached. Other layouts are returned as requested, untimed.
-/// A cache that cannot be read or written is ignored (a warning on stderr), never an error.
+/// Seconds per pass of a workload run two ways (the fastest of the timed passes of each).
+struct PairTimes {
+  double first = 0, second = 0;  // pass(false), pass(true)
+  bool cached = false;           // read from the cache, not measured now
+  /// The second way only when it is more than 2% faster: a tie keeps the first, the default way.
+  bool second_wins() const { return second < first / 1.02; }
+};
+
+/// The probe behind every choice by measurement: the times cached under `key` (machine and
+/// workload) in options.cache_file, as names[0] + "_s" and names[1] + "_s"; or else alternating
+/// passes, one untimed pass each way (first-call setup), then options.rounds timed each way, the
+/// result cached. A cache that cannot be read or written is ignored (a warning on stderr).
+PairTimes time_two_ways(const std::string& key, const std::array<std::string, 2>& names, const LayoutPass& pass,
+                        const LayoutProbeOptions& options);
+
+/// For Layout::Auto: time_two_ways() of the workload in each layout (cached per machine and
+/// options.workload), channels-last winning only when more than 2% faster. Other layouts are
+/// returned as requested, untimed.
 LayoutChoice choose_layout(Layout requested, const LayoutPass& pass, const LayoutProbeOptions& options);
 
 /// A training pass in the given layout: the model's 4-D weights and `inputs` converted, then

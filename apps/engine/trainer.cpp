@@ -150,6 +150,12 @@ const LayoutChoice& Trainer::prepare() {
   if (!data_.next(batch)) throw std::runtime_error("the training data yields no batch");
   const auto inputs = batch.inputs.to(device_), targets = batch.targets.to(device_);
   const bool amp = options_.amp && device_.is_cuda();
+  if (device_.is_cpu()) {
+    // `skipzoo train` trains convolutional networks, whose matrix products (a classifier's head,
+    // 0.002-0.05% of a ResNet's MACs) cannot be worth timing: OpenMP's pool gets the threads,
+    // before the layout is timed, on every rank alike.
+    pool_ = choose_thread_pool(threads_, c10::nullopt, {}, {});
+  }
   if (inputs.dim() != 4 || (group_ && !group_->is_main())) {  // vector inputs; or rank 0 measures for all
     layout_ = choose_layout(Layout::Contiguous, {}, {});
     if (group_ && inputs.dim() == 4) {
@@ -182,6 +188,7 @@ const LayoutChoice& Trainer::prepare() {
       pacer_.expect_step(1.1 * (layout_.channels_last ? layout_.times->channels_last : layout_.times->contiguous));
     }
   }
+  if (device_.is_cpu()) config_["thread_pool"] = pool_.to_json();
   config_["layout"] = layout_.to_json();
   state_.config_json = config_.dump();
   // After the layout (the Reducer's buckets follow the parameters' strides): rank 0's weights and
@@ -309,6 +316,7 @@ TrainResult Trainer::run() {
   TrainResult result;
   model_.module().train();
   std::cout << "layout: " << layout_.describe() << "\n";
+  if (device_.is_cpu()) std::cout << "threads: " << pool_.describe() << "\n";
 
   bool final_step_done = false;  // the schedule's last step (lr at its floor) has been taken
   bool finished = false;

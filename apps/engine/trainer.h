@@ -13,6 +13,7 @@
 #include "engine/layout.h"
 #include "engine/optim.h"
 #include "engine/pacing.h"
+#include "engine/thread_pools.h"
 #include "engine/weight_average.h"
 
 namespace skipzoo::app {
@@ -134,6 +135,8 @@ class Trainer {
   CheckpointState state_;
   Pacer pacer_;
   LayoutChoice layout_;
+  int threads_ = at::get_num_threads();  // the global --threads, before a pool is chosen
+  ThreadPoolChoice pool_;                // which pool runs them (CPU)
   std::unique_ptr<WeightAverage> average_;
   std::vector<torch::Tensor> resumed_average_;  // from a checkpoint, until the average exists
   bool prepared_ = false;

@@ -56,6 +56,26 @@ def test_train_runs_classifiers_and_segmentation_in_both_layouts(cli, model, sha
         assert 0 < r["first_loss"] < 10
 
 
+def test_train_gives_the_threads_to_the_pool_that_does_the_work(cli):
+    def train(*args):
+        proc = run([cli, "--threads", "2", "bench", "train", *args, "--batch", "2", "--steps", "1", "--warmup", "1",
+                    "--json"])
+        return json.loads(proc.stdout)["thread_pool"]
+
+    # A conv block: no matrix products, so LibTorch's OpenMP pool gets the threads, untimed.
+    assert train("--model", "basic_block", "--input", "64,4,4") == {"pool": "openmp", "threads": 2,
+                                                                    "matmul_share": 0.0}
+    # An MLP is all matrix products (share exactly 1): each pool is timed (or read from the cache)
+    # where OpenBLAS has a pool of its own, and the faster wins, ties going to OpenMP.
+    pool = train("--model", "mlp", "--in-channels", "16", "--options", '{"width": 32, "depth": 2}')
+    assert pool["threads"] == 2 and pool["matmul_share"] == 1.0
+    if "openmp_s" in pool:
+        assert pool["openmp_s"] > 0 and pool["blas_s"] > 0
+        assert pool["pool"] == ("blas" if pool["blas_s"] < pool["openmp_s"] / 1.02 else "openmp")
+    else:  # another BLAS: nothing to split
+        assert pool["pool"] == "openmp"
+
+
 def test_the_cpu_block_cache_changes_no_number(cli):
     # bs8 resnet20 activations (8*16*32*32 floats = 512 KiB) go through the cache.
     args = ["train", "--model", "resnet20", "--batch", "8", "--input", "3,32,32", "--steps", "2", "--warmup", "1"]

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/layout.h"
+#include "engine/thread_pools.h"
 
 namespace skipzoo::app {
 
@@ -56,6 +57,8 @@ struct TrainBenchResult {
   int64_t params = 0;
   int64_t macs_per_image = 0;  // forward multiply-accumulates (models::summarize)
   LayoutChoice layout;         // the layout the steps ran in
+  int threads = 1;             // the global --threads
+  c10::optional<ThreadPoolChoice> pool;  // which pool got them (CPU only)
   TimeStats step;              // seconds per step
   double images_per_s = 0;     // batch / median step
   double gflops = 0;           // 3 x 2 x MACs per step (forward + two backward products) / median step

@@ -97,7 +97,9 @@ TrainBenchResult run_train_bench(const TrainBenchOptions& options) {
   r.params = models::count_parameters(model.module());
   auto one = r.options.input;
   one.insert(one.begin(), 1);
-  r.macs_per_image = models::summarize(model.net, one).macs;  // eval, no grad, on the CPU; flags restored
+  const auto summary = models::summarize(model.net, one);  // eval, no grad, on the CPU; flags restored
+  r.macs_per_image = summary.macs;
+  r.threads = at::get_num_threads();
 
   torch::manual_seed(options.seed);
   auto shape = r.options.input;
@@ -110,14 +112,20 @@ TrainBenchResult run_train_bench(const TrainBenchOptions& options) {
 
   std::vector<double> seconds;
   try {
+    LayoutProbeOptions probe;
+    probe.cache_file = options.layout_cache;
+    probe.workload = workload_key("train", model.config, inputs, device, options.amp);
+    const auto loss = [&targets](const torch::Tensor& output) { return loss_of(output, targets); };
+    const auto pass = training_pass(model, inputs, loss, device, options.amp);
+    if (device.is_cpu()) use_thread_pool(ThreadPool::OpenMP, r.threads);  // the layout is timed with one pool
     if (inputs.dim() == 4) {
-      LayoutProbeOptions probe;
-      probe.cache_file = options.layout_cache;
-      probe.workload = workload_key("train", model.config, inputs, device, options.amp);
-      const auto loss = [&targets](const torch::Tensor& output) { return loss_of(output, targets); };
-      r.layout = choose_layout(options.layout, training_pass(model, inputs, loss, device, options.amp), probe);
+      r.layout = choose_layout(options.layout, pass, probe);
       apply_layout(model, r.layout.channels_last);
       if (r.layout.channels_last) inputs = inputs.contiguous(at::MemoryFormat::ChannelsLast);
+    }
+    if (device.is_cpu()) {
+      r.pool = choose_thread_pool(r.threads, matmul_share(summary), [&] { return pass(r.layout.channels_last); },
+                                  probe);
     }
     seconds = time_steps(model, inputs, targets, options, device, r);
   } catch (const c10::Error& e) {  // e.g. BatchNorm on one value per channel: a bad shape, not a crash
@@ -149,7 +157,8 @@ nlohmann::json to_json(const TrainBenchResult& r) {
           {"grad_to_none", o.grad_to_none},
           {"device", o.device},
           {"amp", o.amp},
-          {"threads", at::get_num_threads()},
+          {"threads", r.threads},
+          {"thread_pool", r.pool ? r.pool->to_json() : nlohmann::json()},
           {"macs_per_image", r.macs_per_image},
           {"step_s", to_json(r.step)},
           {"s_per_step", r.step.median},
