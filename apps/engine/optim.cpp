@@ -1,6 +1,6 @@
 #include "engine/optim.h"
 
-#include "engine/fused_sgd.h"
+#include "engine/fused_optim.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -48,7 +48,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& model
     options->weight_decay(params == &decay ? o.weight_decay : 0.0);
     groups.emplace_back(*params, std::move(options));
   }
-  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.lr));
+  return std::make_unique<FusedAdamW>(groups, torch::optim::AdamWOptions(o.lr));
 }
 
 ScheduleKind parse_schedule(const std::string& name) {

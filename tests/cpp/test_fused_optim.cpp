@@ -1,8 +1,9 @@
-// FusedSGD against torch::optim::SGD (the reference it must equal up to float rounding) and a
-// hand-computed step; its state in LibTorch's format, so checkpoints load either way.
+// FusedSGD and FusedAdamW against torch::optim::SGD and AdamW (the references they must equal up
+// to float rounding) and hand-computed steps; their state in LibTorch's format, so checkpoints
+// load either way.
 #include <gtest/gtest.h>
 
-#include "engine/fused_sgd.h"
+#include "engine/fused_optim.h"
 #include "engine/optim.h"
 
 #include <sstream>
@@ -30,13 +31,13 @@ void set_grads(std::vector<torch::Tensor>& params, int step) {
   }
 }
 
-std::vector<torch::optim::OptimizerParamGroup> groups(const std::vector<torch::Tensor>& params,
-                                                      const torch::optim::SGDOptions& o) {
+template <typename Options>
+std::vector<torch::optim::OptimizerParamGroup> groups(const std::vector<torch::Tensor>& params, const Options& o) {
   // Two groups with different options, as make_optimizer() builds (decay / no decay).
-  auto second = std::make_unique<torch::optim::SGDOptions>(o);
+  auto second = std::make_unique<Options>(o);
   second->weight_decay(0).lr(o.lr() * 2);
   std::vector<torch::optim::OptimizerParamGroup> g;
-  g.emplace_back(std::vector<torch::Tensor>{params[0], params[1], params[2]}, std::make_unique<torch::optim::SGDOptions>(o));
+  g.emplace_back(std::vector<torch::Tensor>{params[0], params[1], params[2]}, std::make_unique<Options>(o));
   g.emplace_back(std::vector<torch::Tensor>{params[3], params[4], params[5]}, std::move(second));
   return g;
 }
@@ -59,6 +60,23 @@ void step_both(torch::optim::Optimizer& fused, std::vector<torch::Tensor>& fused
     fused.step();
     ref.step();
   }
+}
+
+// Two steps of each optimizer, their states swapped through LibTorch's serialization, two more
+// steps: the trajectories stay equal, so a checkpoint of either loads into the other.
+template <typename Fused, typename Reference, typename Options>
+void expect_states_swap(const Options& o) {
+  auto a = make_params(), b = make_params();
+  Fused fused(groups(a, o), o);
+  Reference ref(groups(b, o), o);
+  step_both(fused, a, ref, b, 0, 2);
+  std::stringstream fused_state, ref_state;
+  torch::save(fused, fused_state);
+  torch::save(ref, ref_state);
+  torch::load(ref, fused_state);
+  torch::load(fused, ref_state);
+  step_both(fused, a, ref, b, 2, 4);
+  EXPECT_LT(max_rel_diff(a, b), 1e-6);
 }
 
 class FusedSGDOptions : public ::testing::TestWithParam<std::tuple<double, double, bool>> {};
@@ -119,19 +137,8 @@ TEST(FusedSGD, TheFirstStepNeverReadsItsNewMomentumBuffer) {
 }
 
 TEST(FusedSGD, StateLoadsIntoTorchOptimSGDAndBack) {
-  auto o = torch::optim::SGDOptions(0.05).momentum(0.9).nesterov(true).weight_decay(1e-3);
-  auto a = make_params(), b = make_params();
-  app::FusedSGD fused(groups(a, o), o);
-  torch::optim::SGD ref(groups(b, o), o);
-  step_both(fused, a, ref, b, 0, 2);
-  // Swap the optimizers' states through LibTorch's serialization, then keep going.
-  std::stringstream fused_state, ref_state;
-  torch::save(fused, fused_state);
-  torch::save(ref, ref_state);
-  torch::load(ref, fused_state);
-  torch::load(fused, ref_state);
-  step_both(fused, a, ref, b, 2, 4);
-  EXPECT_LT(max_rel_diff(a, b), 1e-6);
+  expect_states_swap<app::FusedSGD, torch::optim::SGD>(
+      torch::optim::SGDOptions(0.05).momentum(0.9).nesterov(true).weight_decay(1e-3));
 }
 
 TEST(FusedSGD, MakeOptimizerUsesIt) {
@@ -139,6 +146,50 @@ TEST(FusedSGD, MakeOptimizerUsesIt) {
   app::OptimizerOptions o;
   o.kind = app::OptimizerKind::SGD;
   EXPECT_NE(dynamic_cast<app::FusedSGD*>(app::make_optimizer(*net, o).get()), nullptr);
+  o.kind = app::OptimizerKind::AdamW;
+  EXPECT_NE(dynamic_cast<app::FusedAdamW*>(app::make_optimizer(*net, o).get()), nullptr);
+}
+
+TEST(FusedAdamW, SixStepsEqualTorchOptimAdamW) {
+  for (const double wd : {0.0, 0.05}) {
+    auto o = torch::optim::AdamWOptions(3e-3).betas({0.9, 0.99}).eps(1e-6).weight_decay(wd);
+    auto fused_params = make_params(), ref_params = make_params();
+    app::FusedAdamW fused(groups(fused_params, o), o);
+    torch::optim::AdamW ref(groups(ref_params, o), o);
+    step_both(fused, fused_params, ref, ref_params, 0, 6);
+    EXPECT_LT(max_rel_diff(fused_params, ref_params), 1e-6) << "weight decay " << wd;
+    EXPECT_GT(max_rel_diff(fused_params, make_params()), 1e-3);  // the parameters moved
+    EXPECT_TRUE(fused_params[0].is_contiguous(at::MemoryFormat::ChannelsLast));
+    EXPECT_TRUE(torch::equal(fused_params[5], make_params()[5]));  // no gradient: untouched
+  }
+}
+
+TEST(FusedAdamW, TwoStepsByHand) {
+  // p = 1, g = 0.5 then -0.25, lr 0.1, betas (0.5, 0.75), eps 0, weight decay 0.2.
+  // Step 1: p = 0.98; m = 0.25, v = 0.0625; m^ = 0.5, v^ = 0.25: p = 0.98 - 0.1 * 0.5 / 0.5 = 0.88.
+  // Step 2: p = 0.88 * 0.98 = 0.8624; m = 0.125 - 0.125 = 0; v = 0.046875 + 0.015625 = 0.0625:
+  // the step is 0, p = 0.8624.
+  auto p = torch::ones({1}).requires_grad_();
+  app::FusedAdamW adam({p}, torch::optim::AdamWOptions(0.1).betas({0.5, 0.75}).eps(0).weight_decay(0.2));
+  p.mutable_grad() = torch::full({1}, 0.5f);
+  adam.step();
+  EXPECT_NEAR(p.item<double>(), 0.88, 1e-6);
+  p.mutable_grad() = torch::full({1}, -0.25f);
+  adam.step();
+  EXPECT_NEAR(p.item<double>(), 0.8624, 1e-6);
+}
+
+TEST(FusedAdamW, StateLoadsIntoTorchOptimAdamWAndBack) {
+  expect_states_swap<app::FusedAdamW, torch::optim::AdamW>(torch::optim::AdamWOptions(1e-2).weight_decay(1e-2));
+}
+
+TEST(FusedAdamW, AmsgradIsTorchOptimAdamWs) {
+  auto o = torch::optim::AdamWOptions(1e-2).amsgrad(true);
+  auto a = make_params(), b = make_params();
+  app::FusedAdamW fused(groups(a, o), o);
+  torch::optim::AdamW ref(groups(b, o), o);
+  step_both(fused, a, ref, b, 0, 3);
+  EXPECT_EQ(max_rel_diff(a, b), 0.0);
 }
 
 }  // namespace
