@@ -84,6 +84,17 @@ bool fusable(const torch::Tensor& p, const torch::Tensor& g, const torch::Tensor
   return same_dense_float(p) && same_dense_float(g) && (!b.defined() || same_dense_float(b));
 }
 
+// A state tensor (momentum, moments) in p's strides: after the model's layout is chosen again
+// on resume, a state loaded in the other layout is copied once into p's, so the loop takes it.
+torch::Tensor in_layout_of(const torch::Tensor& p, const torch::Tensor& t) {
+  if (!t.defined() || t.strides() == p.strides() || t.sizes() != p.sizes() || !p.is_non_overlapping_and_dense()) {
+    return t;
+  }
+  auto copy = torch::empty_like(p, t.options());
+  copy.copy_(t);
+  return copy;
+}
+
 // The loss of an optimizer's closure, evaluated with gradients on, as LibTorch's optimizers do.
 torch::Tensor run_closure(const torch::optim::Optimizer::LossClosure& closure) {
   if (!closure) return {};
@@ -92,9 +103,11 @@ torch::Tensor run_closure(const torch::optim::Optimizer::LossClosure& closure) {
 }
 
 // Constants of one AdamW step, in float as the loop computes.
+// Each is worked out in double and rounded to float once, as the scalars of LibTorch's ops are.
 struct AdamWStep {
   float decay;          // 1 - lr * weight_decay
   float beta1, beta2;   // moment decay rates
+  float rest1, rest2;   // 1 - beta1, 1 - beta2
   float sqrt_bias2;     // sqrt(1 - beta2^t)
   float step_size;      // lr / (1 - beta1^t)
   float eps;
@@ -104,7 +117,7 @@ struct AdamWStep {
 // p -= step_size * m / (sqrt(v) / sqrt_bias2 + eps): torch::optim::AdamW's update, in one pass.
 void fused_adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWStep& s) {
   const float decay = s.decay, beta1 = s.beta1, beta2 = s.beta2, sqrt_bias2 = s.sqrt_bias2;
-  const float step_size = s.step_size, eps = s.eps, rest1 = 1.0f - beta1, rest2 = 1.0f - beta2;
+  const float step_size = s.step_size, eps = s.eps, rest1 = s.rest1, rest2 = s.rest2;
   at::parallel_for(0, n, kGrain, [=](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const float gi = g[i];
@@ -139,13 +152,14 @@ torch::Tensor FusedSGD::step(LossClosure closure) {
           it = state_.emplace(key, std::make_unique<torch::optim::SGDParamState>()).first;
         }
         state = static_cast<torch::optim::SGDParamState*>(it->second.get());
-        buffer = state->momentum_buffer();
+        buffer = in_layout_of(p, state->momentum_buffer());
       }
       if (!g.is_sparse() && fusable(p, g, buffer)) {
         const bool first = u.momentum != 0 && !buffer.defined();
         if (first) buffer = torch::empty_like(p);  // the same strides as p (dense)
         fused_update(p.data_ptr<float>(), g.data_ptr<float>(), u.momentum != 0 ? buffer.data_ptr<float>() : nullptr,
                      p.numel(), u, first);
+        param.unsafeGetTensorImpl()->bump_version();  // as an in-place op on the parameter would
       } else {
         tensor_update(p, g, buffer, u);
       }
@@ -184,12 +198,20 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
       auto& state = static_cast<torch::optim::AdamWParamState&>(*it->second);
       state.step(state.step() + 1);
       const double bias1 = 1 - std::pow(beta1, state.step()), bias2 = 1 - std::pow(beta2, state.step());
-      auto m = state.exp_avg(), v = state.exp_avg_sq();
+      auto m = in_layout_of(p, state.exp_avg()), v = in_layout_of(p, state.exp_avg_sq());
+      state.exp_avg(m);
+      state.exp_avg_sq(v);
       if (fusable(p, g, m) && fusable(p, v, {})) {
-        const AdamWStep s{static_cast<float>(1 - o.lr() * o.weight_decay()), static_cast<float>(beta1),
-                          static_cast<float>(beta2), static_cast<float>(std::sqrt(bias2)),
-                          static_cast<float>(o.lr() / bias1), static_cast<float>(o.eps())};
+        const AdamWStep s{static_cast<float>(1 - o.lr() * o.weight_decay()),
+                          static_cast<float>(beta1),
+                          static_cast<float>(beta2),
+                          static_cast<float>(1 - beta1),
+                          static_cast<float>(1 - beta2),
+                          static_cast<float>(std::sqrt(bias2)),
+                          static_cast<float>(o.lr() / bias1),
+                          static_cast<float>(o.eps())};
         fused_adamw(p.data_ptr<float>(), g.data_ptr<float>(), m.data_ptr<float>(), v.data_ptr<float>(), p.numel(), s);
+        param.unsafeGetTensorImpl()->bump_version();
       } else {  // the same update from tensor ops
         if (o.weight_decay() != 0) p.mul_(1 - o.lr() * o.weight_decay());
         m.mul_(beta1).add_(g, 1 - beta1);

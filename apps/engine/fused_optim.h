@@ -4,7 +4,7 @@
 // look-ahead, the step), each a full pass over the tensor and two of them allocating: about 14
 // tensor-sized reads and writes where the update needs 5 (read the weight, gradient and momentum;
 // write the weight and momentum). torch::optim::AdamW makes nine passes (~22 reads and writes,
-// three allocating) where its update needs 7. Optimizer steps are memory-bound, so this is time:
+// two allocating) where its update needs 7. Optimizer steps are memory-bound, so this is time:
 // ResNet-50's 25.6 M weights are 100 MiB per pass, the default U-Net's 7.8 M are 31 MiB
 // (docs/benchmarks.md).
 #include <torch/torch.h>
@@ -28,7 +28,9 @@ class FusedSGD : public torch::optim::SGD {
 // bias-corrected moments), options, state ("step", "exp_avg", "exp_avg_sq" per parameter) and
 // serialization, with the update of each dense float CPU parameter fused into one loop. Other
 // parameters get the same update from tensor ops; with amsgrad the whole step is
-// torch::optim::AdamW's. Results equal torch::optim::AdamW's up to float rounding.
+// torch::optim::AdamW's. Results equal torch::optim::AdamW's up to float rounding (no fused
+// multiply-add). Both optimizers copy a state tensor loaded in another layout than its parameter's
+// (the model's layout chosen again on resume) into the parameter's once.
 class FusedAdamW : public torch::optim::AdamW {
  public:
   using torch::optim::AdamW::AdamW;

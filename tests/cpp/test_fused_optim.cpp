@@ -7,6 +7,7 @@
 #include "engine/optim.h"
 
 #include <sstream>
+#include <type_traits>
 
 namespace app = skipzoo::app;
 
@@ -37,8 +38,9 @@ std::vector<torch::optim::OptimizerParamGroup> groups(const std::vector<torch::T
   auto second = std::make_unique<Options>(o);
   second->weight_decay(0).lr(o.lr() * 2);
   std::vector<torch::optim::OptimizerParamGroup> g;
-  g.emplace_back(std::vector<torch::Tensor>{params[0], params[1], params[2]}, std::make_unique<Options>(o));
-  g.emplace_back(std::vector<torch::Tensor>{params[3], params[4], params[5]}, std::move(second));
+  // The double tensor (tensor-op path) is in the decayed group, the large one in the other.
+  g.emplace_back(std::vector<torch::Tensor>{params[0], params[1], params[4]}, std::make_unique<Options>(o));
+  g.emplace_back(std::vector<torch::Tensor>{params[2], params[3], params[5]}, std::move(second));
   return g;
 }
 
@@ -62,21 +64,41 @@ void step_both(torch::optim::Optimizer& fused, std::vector<torch::Tensor>& fused
   }
 }
 
-// Two steps of each optimizer, their states swapped through LibTorch's serialization, two more
-// steps: the trajectories stay equal, so a checkpoint of either loads into the other.
+// Two steps of each optimizer, then fresh optimizers over the same parameters, each loading the
+// other's state through LibTorch's serialization, two more steps: the trajectories stay equal, so a
+// checkpoint of either loads into the other (state filed under other keys would be lost).
 template <typename Fused, typename Reference, typename Options>
 void expect_states_swap(const Options& o) {
   auto a = make_params(), b = make_params();
+  std::stringstream fused_state, ref_state;
+  {
+    Fused fused(groups(a, o), o);
+    Reference ref(groups(b, o), o);
+    step_both(fused, a, ref, b, 0, 2);
+    torch::save(fused, fused_state);
+    torch::save(ref, ref_state);
+  }
   Fused fused(groups(a, o), o);
   Reference ref(groups(b, o), o);
-  step_both(fused, a, ref, b, 0, 2);
-  std::stringstream fused_state, ref_state;
-  torch::save(fused, fused_state);
-  torch::save(ref, ref_state);
   torch::load(ref, fused_state);
   torch::load(fused, ref_state);
   step_both(fused, a, ref, b, 2, 4);
   EXPECT_LT(max_rel_diff(a, b), 1e-6);
+}
+
+// The state an optimizer keeps for `param` (LibTorch files it under the TensorImpl's address).
+template <typename State, typename Optimizer>
+const State& state_of(const Optimizer& opt, const torch::Tensor& param) {
+  using Key = typename std::decay_t<decltype(opt.state())>::key_type;
+  Key key;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream os;
+    os << static_cast<const void*>(param.unsafeGetTensorImpl());
+    key = os.str();
+  } else {
+    key = param.unsafeGetTensorImpl();
+  }
+  return static_cast<const State&>(*opt.state().at(key));
 }
 
 class FusedSGDOptions : public ::testing::TestWithParam<std::tuple<double, double, bool>> {};
@@ -146,37 +168,75 @@ TEST(FusedSGD, MakeOptimizerUsesIt) {
   app::OptimizerOptions o;
   o.kind = app::OptimizerKind::SGD;
   EXPECT_NE(dynamic_cast<app::FusedSGD*>(app::make_optimizer(*net, o).get()), nullptr);
-  o.kind = app::OptimizerKind::AdamW;
+}
+
+TEST(FusedAdamW, MakeOptimizerUsesIt) {
+  torch::nn::Linear net(4, 2);
+  app::OptimizerOptions o;  // AdamW, the default
   EXPECT_NE(dynamic_cast<app::FusedAdamW*>(app::make_optimizer(*net, o).get()), nullptr);
 }
 
 TEST(FusedAdamW, SixStepsEqualTorchOptimAdamW) {
   for (const double wd : {0.0, 0.05}) {
-    auto o = torch::optim::AdamWOptions(3e-3).betas({0.9, 0.99}).eps(1e-6).weight_decay(wd);
+    auto o = torch::optim::AdamWOptions(3e-3).eps(1e-6).weight_decay(wd);  // default betas (0.9, 0.999)
     auto fused_params = make_params(), ref_params = make_params();
     app::FusedAdamW fused(groups(fused_params, o), o);
     torch::optim::AdamW ref(groups(ref_params, o), o);
     step_both(fused, fused_params, ref, ref_params, 0, 6);
     EXPECT_LT(max_rel_diff(fused_params, ref_params), 1e-6) << "weight decay " << wd;
     EXPECT_GT(max_rel_diff(fused_params, make_params()), 1e-3);  // the parameters moved
-    EXPECT_TRUE(fused_params[0].is_contiguous(at::MemoryFormat::ChannelsLast));
-    EXPECT_TRUE(torch::equal(fused_params[5], make_params()[5]));  // no gradient: untouched
+    EXPECT_TRUE(torch::equal(fused_params[5], make_params()[5]));  // no gradient: untouched, no state
+    EXPECT_EQ(fused.state().size(), ref.state().size());
+    for (size_t i = 0; i + 1 < fused_params.size(); ++i) {  // the moments themselves, tightly
+      const auto& f = state_of<torch::optim::AdamWParamState>(fused, fused_params[i]);
+      const auto& r = state_of<torch::optim::AdamWParamState>(ref, ref_params[i]);
+      EXPECT_EQ(f.step(), 6);
+      EXPECT_LT(max_rel_diff({f.exp_avg(), f.exp_avg_sq()}, {r.exp_avg(), r.exp_avg_sq()}), 1e-6) << "parameter " << i;
+      EXPECT_EQ(f.exp_avg().strides(), fused_params[i].strides());
+    }
   }
 }
 
+TEST(FusedAdamW, StateInAnotherLayoutIsMovedToTheParameters) {
+  // A checkpoint written with contiguous weights, resumed with channels-last ones.
+  auto o = torch::optim::AdamWOptions(1e-2);
+  auto a = make_params(), b = make_params();
+  std::stringstream saved;
+  {
+    auto contiguous = make_params();
+    for (auto& p : contiguous) p = p.detach().contiguous().requires_grad_();
+    app::FusedAdamW before(groups(contiguous, o), o);
+    set_grads(contiguous, 0);
+    before.step();
+    torch::save(before, saved);
+  }
+  std::stringstream copy(saved.str());
+  app::FusedAdamW fused(groups(a, o), o);
+  torch::optim::AdamW ref(groups(b, o), o);
+  torch::load(fused, saved);
+  torch::load(ref, copy);
+  step_both(fused, a, ref, b, 1, 3);
+  EXPECT_LT(max_rel_diff(a, b), 1e-6);
+  const auto& f = state_of<torch::optim::AdamWParamState>(fused, a[0]);  // channels-last conv weight
+  EXPECT_EQ(f.exp_avg().strides(), a[0].strides());
+  EXPECT_EQ(f.exp_avg_sq().strides(), a[0].strides());
+}
+
 TEST(FusedAdamW, TwoStepsByHand) {
-  // p = 1, g = 0.5 then -0.25, lr 0.1, betas (0.5, 0.75), eps 0, weight decay 0.2.
-  // Step 1: p = 0.98; m = 0.25, v = 0.0625; m^ = 0.5, v^ = 0.25: p = 0.98 - 0.1 * 0.5 / 0.5 = 0.88.
-  // Step 2: p = 0.88 * 0.98 = 0.8624; m = 0.125 - 0.125 = 0; v = 0.046875 + 0.015625 = 0.0625:
-  // the step is 0, p = 0.8624.
+  // p = 1, g = 0.5 then 1, lr 0.1, betas (0.5, 0.75), eps 0.1, weight decay 0.2.
+  // Step 1: p = 0.98; m = 0.25, v = 0.0625; denominator sqrt(v) / sqrt(1 - 0.75) + eps = 0.6,
+  // step size 0.1 / (1 - 0.5) = 0.2: p = 0.98 - 0.2 * 0.25 / 0.6 = 0.896667 (eps inside the bias
+  // correction would give 0.908571).
+  // Step 2: p = 0.878733; m = 0.625, v = 0.296875; denominator sqrt(0.296875 / 0.4375) + 0.1 =
+  // 0.923754, step size 0.1 / 0.75: p = 0.788522.
   auto p = torch::ones({1}).requires_grad_();
-  app::FusedAdamW adam({p}, torch::optim::AdamWOptions(0.1).betas({0.5, 0.75}).eps(0).weight_decay(0.2));
+  app::FusedAdamW adam({p}, torch::optim::AdamWOptions(0.1).betas({0.5, 0.75}).eps(0.1).weight_decay(0.2));
   p.mutable_grad() = torch::full({1}, 0.5f);
   adam.step();
-  EXPECT_NEAR(p.item<double>(), 0.88, 1e-6);
-  p.mutable_grad() = torch::full({1}, -0.25f);
+  EXPECT_NEAR(p.item<double>(), 0.8966667, 1e-6);
+  p.mutable_grad() = torch::full({1}, 1.0f);
   adam.step();
-  EXPECT_NEAR(p.item<double>(), 0.8624, 1e-6);
+  EXPECT_NEAR(p.item<double>(), 0.7885218, 1e-6);
 }
 
 TEST(FusedAdamW, StateLoadsIntoTorchOptimAdamWAndBack) {
