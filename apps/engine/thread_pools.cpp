@@ -10,32 +10,42 @@ namespace skipzoo::app {
 
 namespace {
 
-// OpenBLAS's own API, looked up in the process: LibTorch links whichever BLAS the system
-// provides (Debian's alternatives), so it may be absent.
-template <typename F>
-F openblas(const char* name) {
-  return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
-}
-
-// OpenBLAS with a thread pool of its own: the pthreads build (openblas_get_parallel() == 1). The
+// OpenBLAS's own API, looked up once in the process: LibTorch links whichever BLAS the system
+// provides (Debian's alternatives), so it may be absent. `set` and `get` are kept only for an
+// OpenBLAS with a thread pool of its own, the pthreads build (openblas_get_parallel() == 1): the
 // OpenMP build shares LibTorch's pool (its openblas_set_num_threads sets OpenMP's width) and the
-// serial one has none: neither is a second pool, and neither is touched.
-bool separate_blas_pool() {
-  const auto parallel = openblas<int (*)()>("openblas_get_parallel");
-  return parallel != nullptr && parallel() == 1 && openblas<void (*)(int)>("openblas_set_num_threads") != nullptr &&
-         openblas<int (*)()>("openblas_get_num_threads") != nullptr;
+// serial one has none, so neither is touched.
+struct OpenBlas {
+  void (*set)(int) = nullptr;
+  int (*get)() = nullptr;
+  char* (*config)() = nullptr;
+};
+
+const OpenBlas& separate_openblas() {
+  static const OpenBlas api = [] {
+    auto find = [](const char* name) { return dlsym(RTLD_DEFAULT, name); };
+    OpenBlas a;
+    const auto parallel = reinterpret_cast<int (*)()>(find("openblas_get_parallel"));
+    if (parallel == nullptr || parallel() != 1) return a;
+    a.set = reinterpret_cast<void (*)(int)>(find("openblas_set_num_threads"));
+    a.get = reinterpret_cast<int (*)()>(find("openblas_get_num_threads"));
+    a.config = reinterpret_cast<char* (*)()>(find("openblas_get_config"));
+    if (a.set == nullptr || a.get == nullptr) a = OpenBlas{};
+    return a;
+  }();
+  return api;
 }
 
 }  // namespace
 
 std::string thread_pool_name(ThreadPool pool) { return pool == ThreadPool::Blas ? "blas" : "openmp"; }
 
-int blas_threads() { return separate_blas_pool() ? openblas<int (*)()>("openblas_get_num_threads")() : -1; }
+int blas_threads() { return separate_openblas().get ? separate_openblas().get() : -1; }
 
 bool set_blas_threads(int threads) {
   if (threads < 1) throw std::invalid_argument("BLAS threads must be >= 1, got " + std::to_string(threads));
-  if (!separate_blas_pool()) return false;
-  openblas<void (*)(int)>("openblas_set_num_threads")(threads);
+  if (!separate_openblas().set) return false;
+  separate_openblas().set(threads);
   return true;
 }
 
@@ -87,9 +97,9 @@ ThreadPoolChoice choose_thread_pool(int threads, c10::optional<double> share, co
   ThreadPoolChoice choice;
   choice.threads = threads;
   choice.matmul_share = share;
-  if (pass && share && *share >= kMatmulShareWorthTiming && threads > 1 && separate_blas_pool()) {
+  if (pass && share && *share >= kMatmulShareWorthTiming && threads > 1 && separate_openblas().set) {
     use_thread_pool(ThreadPool::OpenMP, threads);  // machine_key() names the intra-op threads: the budget
-    const auto config = openblas<char* (*)()>("openblas_get_config");
+    const auto config = separate_openblas().config;
     const std::string key = machine_key() + "; " + (config ? config() : "OpenBLAS") + "; thread pool; " + options.workload;
     choice.times = time_two_ways(key, {"openmp", "blas"}, [&](bool blas) {
       use_thread_pool(blas ? ThreadPool::Blas : ThreadPool::OpenMP, threads);

@@ -64,6 +64,18 @@ void step_both(torch::optim::Optimizer& fused, std::vector<torch::Tensor>& fused
   }
 }
 
+// One step per gradient of a one-value parameter; its value after each.
+std::vector<double> values_after_steps(torch::optim::Optimizer& optimizer, torch::Tensor& p,
+                                       const std::vector<float>& grads) {
+  std::vector<double> values;
+  for (const float g : grads) {
+    p.mutable_grad() = torch::full({1}, g);
+    optimizer.step();
+    values.push_back(p.item<double>());
+  }
+  return values;
+}
+
 // Two steps of each optimizer, then fresh optimizers over the same parameters, each loading the
 // other's state through LibTorch's serialization, two more steps: the trajectories stay equal, so a
 // checkpoint of either loads into the other (state filed under other keys would be lost).
@@ -139,12 +151,9 @@ TEST(FusedSGD, OneStepByHand) {
   // b = 0.63 + 0.6867 = 1.3167, p = 1.867 - 0.1 * (0.6867 + 1.18503) = 1.679827.
   auto p = torch::full({1}, 2.0f).requires_grad_();
   app::FusedSGD sgd({p}, torch::optim::SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(0.1));
-  p.mutable_grad() = torch::full({1}, 0.5f);
-  sgd.step();
-  EXPECT_NEAR(p.item<double>(), 1.867, 1e-6);
-  p.mutable_grad() = torch::full({1}, 0.5f);
-  sgd.step();
-  EXPECT_NEAR(p.item<double>(), 1.679827, 1e-6);
+  const auto after = values_after_steps(sgd, p, {0.5f, 0.5f});
+  EXPECT_NEAR(after[0], 1.867, 1e-6);
+  EXPECT_NEAR(after[1], 1.679827, 1e-6);
 }
 
 TEST(FusedSGD, TheFirstStepNeverReadsItsNewMomentumBuffer) {
@@ -231,12 +240,9 @@ TEST(FusedAdamW, TwoStepsByHand) {
   // 0.923754, step size 0.1 / 0.75: p = 0.788522.
   auto p = torch::ones({1}).requires_grad_();
   app::FusedAdamW adam({p}, torch::optim::AdamWOptions(0.1).betas({0.5, 0.75}).eps(0.1).weight_decay(0.2));
-  p.mutable_grad() = torch::full({1}, 0.5f);
-  adam.step();
-  EXPECT_NEAR(p.item<double>(), 0.8966667, 1e-6);
-  p.mutable_grad() = torch::full({1}, 1.0f);
-  adam.step();
-  EXPECT_NEAR(p.item<double>(), 0.7885218, 1e-6);
+  const auto after = values_after_steps(adam, p, {0.5f, 1.0f});
+  EXPECT_NEAR(after[0], 0.8966667, 1e-6);
+  EXPECT_NEAR(after[1], 0.7885218, 1e-6);
 }
 
 TEST(FusedAdamW, StateLoadsIntoTorchOptimAdamWAndBack) {
